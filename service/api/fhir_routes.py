@@ -1,0 +1,366 @@
+"""FHIR REST routes. Thin: read the request, call an interaction, shape the response."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlencode
+
+import orjson
+from fastapi import APIRouter, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from service import bundles, interactions
+from service.api.deps import FactoryDep, PrincipalDep, SettingsDep, UnitOfWorkDep, read_body
+from service.api.patch import apply_patch
+from service.api.responses import fhir_response, stored_response
+from service.auth import Principal
+from service.config import Settings
+from service.errors import FHIRError, bad_request
+from service.fhir.index import parse_date_range
+from service.fhir.search import SearchQuery
+from service.fhir.validate import parse_json
+from service.interactions import WriteContext
+from service.store import resources as store
+from service.store.db import transaction
+
+router = APIRouter(prefix="/fhir")
+
+
+def fhir_base(request: Request) -> str:
+    return str(request.base_url).rstrip("/") + "/fhir"
+
+
+def parse_as_of(value: str | None, settings: Settings) -> datetime | None:
+    """`asOf` judges replayed test data at a chosen time. Only where allowed (the embedded
+    default, or ALERTS_ALLOW_AS_OF=true), so it can never change how live data is judged."""
+    if value is None:
+        return None
+    if not settings.as_of_allowed:
+        raise FHIRError.of(
+            403,
+            "forbidden",
+            "asOf is disabled on this server (set ALERTS_ALLOW_AS_OF=true on a test server)",
+        )
+    rng = parse_date_range(value.replace(" ", "+"))
+    if rng is None or "T" not in value:
+        raise bad_request("asOf must be a FHIR dateTime with a time, e.g. 2026-06-01T12:00:00Z")
+    return rng.start
+
+
+def _ctx(principal: Principal, settings: Settings, as_of: datetime | None = None) -> WriteContext:
+    return WriteContext(
+        principal,
+        as_of=as_of,
+        default_count=settings.default_page_size,
+        max_count=settings.max_page_size,
+    )
+
+
+def _searchset(
+    request: Request, q: SearchQuery, rows: list[bytes], total: int | None
+) -> dict[str, Any]:
+    base = fhir_base(request)
+    url = f"{base}/{q.resource_type}"
+
+    def link(offset: int) -> str:
+        params = [*q.echo, ("_count", str(q.count)), ("_offset", str(offset))]
+        return f"{url}?{urlencode(params)}"
+
+    links = [{"relation": "self", "url": link(q.offset)}]
+    more = len(rows) == q.count and q.count > 0
+    if total is not None:
+        more = q.offset + len(rows) < total
+    if more:
+        links.append({"relation": "next", "url": link(q.offset + q.count)})
+    if q.offset > 0:
+        links.append({"relation": "previous", "url": link(max(0, q.offset - q.count))})
+    bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset"}
+    if total is not None:
+        bundle["total"] = total
+    bundle["link"] = links
+    bundle["entry"] = [
+        {
+            "fullUrl": f"{base}/{q.resource_type}/{orjson.loads(r)['id']}",
+            "resource": orjson.loads(r),
+            "search": {"mode": "match"},
+        }
+        for r in rows
+    ]
+    return bundle
+
+
+@router.post("")
+@router.post("/")
+async def bundle(
+    request: Request,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+    uow: UnitOfWorkDep,
+    asOf: str | None = None,  # noqa: N803 - FHIR parameter name
+) -> Response:
+    body = parse_json(await read_body(request, settings))
+    if not isinstance(body, dict) or body.get("resourceType") != "Bundle":
+        raise FHIRError.of(
+            422, "invalid", "POST /fhir takes a transaction or batch Bundle", ("resourceType",)
+        )
+    ctx = _ctx(principal, settings, parse_as_of(asOf, settings))
+    result = await run_in_threadpool(bundles.process, uow, ctx, body)
+    return fhir_response(result)
+
+
+@router.post("/$evaluate")
+async def evaluate(
+    request: Request,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+    asOf: str | None = None,  # noqa: N803
+) -> Response:
+    from workers.dry_run import evaluate_bundle  # pure rules + alerts; stores nothing
+
+    principal.require("Flag", "read")
+    principal.require("CommunicationRequest", "read")
+    body = parse_json(await read_body(request, settings))
+    at = None
+    if asOf is not None:
+        rng = parse_date_range(asOf.replace(" ", "+"))
+        if rng is None or "T" not in asOf:
+            raise bad_request("asOf must be a FHIR dateTime with a time")
+        at = rng.start
+    result = await run_in_threadpool(evaluate_bundle, body, at, settings.oncology_team)
+    return fhir_response(result)
+
+
+@router.get("/{rtype}")
+async def search_type(
+    request: Request, rtype: str, settings: SettingsDep, principal: PrincipalDep, factory: FactoryDep
+) -> Response:
+    ctx = _ctx(principal, settings)
+    items = list(request.query_params.multi_items())
+
+    def run() -> dict[str, Any]:
+        with transaction(factory) as session:
+            q, rows, total = interactions.search(session, ctx, rtype, items)
+        return _searchset(request, q, rows, total)
+
+    return fhir_response(await run_in_threadpool(run))
+
+
+@router.post("/{rtype}/_search")
+async def search_post(
+    request: Request, rtype: str, settings: SettingsDep, principal: PrincipalDep, factory: FactoryDep
+) -> Response:
+    form = await request.form()
+    items = [*request.query_params.multi_items(), *[(k, str(v)) for k, v in form.multi_items()]]
+    ctx = _ctx(principal, settings)
+
+    def run() -> dict[str, Any]:
+        with transaction(factory) as session:
+            q, rows, total = interactions.search(session, ctx, rtype, items)
+        return _searchset(request, q, rows, total)
+
+    return fhir_response(await run_in_threadpool(run))
+
+
+@router.post("/{rtype}")
+async def create(
+    request: Request,
+    rtype: str,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+    uow: UnitOfWorkDep,
+) -> Response:
+    interactions.require_served(rtype)
+    body = parse_json(await read_body(request, settings))
+    query = [(k, v) for k, v in request.query_params.multi_items() if k != "asOf"]
+    as_of = parse_as_of(request.query_params.get("asOf"), settings)
+    # Conditional create: the If-None-Exist header, or search parameters on the POST URL
+    # (what fhirpy's get_or_create sends).
+    criteria = request.headers.get("if-none-exist") or (urlencode(query) if query else None)
+    ctx = _ctx(principal, settings, as_of)
+
+    def run() -> tuple[store.Stored, int]:
+        with uow() as session:
+            stored, status = interactions.create(
+                session, ctx, rtype, body, if_none_exist=criteria
+            )
+            ctx.flush_outbox(session)
+        return stored, status
+
+    stored, status = await run_in_threadpool(run)
+    return stored_response(stored, status, base=fhir_base(request), location=True)
+
+
+@router.get("/{rtype}/{rid}")
+async def read(
+    request: Request,
+    rtype: str,
+    rid: str,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+    factory: FactoryDep,
+) -> Response:
+    ctx = _ctx(principal, settings)
+
+    def run() -> store.Stored:
+        with transaction(factory) as session:
+            return interactions.read(session, ctx, rtype, rid)
+
+    stored = await run_in_threadpool(run)
+    inm = request.headers.get("if-none-match")
+    if inm and inm.strip() in (stored.etag, f'"{stored.version_id}"'):
+        return Response(status_code=304, headers={"ETag": stored.etag})
+    return stored_response(stored)
+
+
+@router.get("/{rtype}/{rid}/_history/{vid}")
+async def vread(
+    rtype: str, rid: str, vid: str, settings: SettingsDep, principal: PrincipalDep, factory: FactoryDep
+) -> Response:
+    ctx = _ctx(principal, settings)
+
+    def run() -> store.Stored:
+        with transaction(factory) as session:
+            return interactions.vread(session, ctx, rtype, rid, vid)
+
+    return stored_response(await run_in_threadpool(run))
+
+
+@router.get("/{rtype}/{rid}/_history")
+async def instance_history(
+    request: Request,
+    rtype: str,
+    rid: str,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+    factory: FactoryDep,
+) -> Response:
+    ctx = _ctx(principal, settings)
+    base = fhir_base(request)
+
+    def run() -> dict[str, Any]:
+        with transaction(factory) as session:
+            interactions.require_served(rtype)
+            principal.require(rtype, "read")
+            versions = store.history(session, rtype, rid)
+            if not versions:
+                raise FHIRError.of(404, "not-found", f"{rtype}/{rid} is not known")
+            entries = []
+            for v in versions:
+                entry: dict[str, Any] = {
+                    "fullUrl": f"{base}/{rtype}/{rid}",
+                    "request": {"method": v.method, "url": f"{rtype}/{rid}"},
+                    "response": {
+                        "status": "200 OK" if not v.deleted else "204 No Content",
+                        "etag": f'W/"{v.version_id}"',
+                        "lastModified": store.fhir_instant(v.last_updated),
+                    },
+                }
+                if v.content:
+                    entry["resource"] = orjson.loads(v.content)
+                entries.append(entry)
+            return {
+                "resourceType": "Bundle",
+                "type": "history",
+                "total": len(entries),
+                "entry": entries,
+            }
+
+    return fhir_response(await run_in_threadpool(run))
+
+
+@router.put("/{rtype}/{rid}")
+async def update(
+    request: Request,
+    rtype: str,
+    rid: str,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+    uow: UnitOfWorkDep,
+) -> Response:
+    interactions.require_served(rtype)
+    body = parse_json(await read_body(request, settings))
+    as_of = parse_as_of(request.query_params.get("asOf"), settings)
+    ctx = _ctx(principal, settings, as_of)
+    if_match = request.headers.get("if-match")
+
+    def run() -> tuple[store.Stored, int]:
+        with uow() as session:
+            result = interactions.update(session, ctx, rtype, rid, body, if_match=if_match)
+            ctx.flush_outbox(session)
+        return result
+
+    stored, status = await run_in_threadpool(run)
+    return stored_response(stored, status, base=fhir_base(request), location=status == 201)
+
+
+@router.put("/{rtype}")
+async def conditional_update(
+    request: Request, rtype: str, settings: SettingsDep, principal: PrincipalDep, uow: UnitOfWorkDep
+) -> Response:
+    interactions.require_served(rtype)
+    body = parse_json(await read_body(request, settings))
+    query = [(k, v) for k, v in request.query_params.multi_items() if k != "asOf"]
+    if not query:
+        raise bad_request("PUT needs Type/id, or search criteria for a conditional update")
+    ctx = _ctx(principal, settings, parse_as_of(request.query_params.get("asOf"), settings))
+
+    def run() -> tuple[store.Stored, int]:
+        with uow() as session:
+            result = interactions.conditional_update(session, ctx, rtype, urlencode(query), body)
+            ctx.flush_outbox(session)
+        return result
+
+    stored, status = await run_in_threadpool(run)
+    return stored_response(stored, status, base=fhir_base(request), location=status == 201)
+
+
+@router.patch("/{rtype}/{rid}")
+async def patch(
+    request: Request,
+    rtype: str,
+    rid: str,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+    uow: UnitOfWorkDep,
+) -> Response:
+    interactions.require_served(rtype)
+    ctype = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if ctype != "application/json-patch+json":
+        raise FHIRError.of(
+            415, "not-supported", "PATCH takes application/json-patch+json (RFC 6902)"
+        )
+    ops = parse_json(await read_body(request, settings, patch=True))
+    ctx = _ctx(principal, settings)
+    if_match = request.headers.get("if-match")
+
+    def run() -> tuple[store.Stored, int]:
+        with uow() as session:
+            current = interactions.read(session, ctx, rtype, rid)
+            store.check_if_match(current, if_match)
+            patched = apply_patch(current.json(), ops)
+            if patched.get("id") != rid or patched.get("resourceType") != rtype:
+                raise bad_request("PATCH may not change resourceType or id")
+            result = interactions.update(
+                session, ctx, rtype, rid, patched, if_match=str(current.version_id)
+            )
+            ctx.flush_outbox(session)
+        return result
+
+    stored, _ = await run_in_threadpool(run)
+    return stored_response(stored)
+
+
+@router.delete("/{rtype}/{rid}")
+async def delete(
+    rtype: str, rid: str, settings: SettingsDep, principal: PrincipalDep, uow: UnitOfWorkDep
+) -> Response:
+    ctx = _ctx(principal, settings)
+
+    def run() -> None:
+        with uow() as session:
+            interactions.delete(session, ctx, rtype, rid)
+            ctx.flush_outbox(session)
+
+    await run_in_threadpool(run)
+    return Response(status_code=204)

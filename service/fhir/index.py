@@ -1,0 +1,165 @@
+"""Pull the searchable facts out of a resource once, at write time.
+
+Search and the rule loader query these columns instead of re-parsing stored JSON. Dates are
+kept as UTC ranges so a partial FHIR date ("2024-05") searches as the whole month.
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+_DATE_RE = re.compile(
+    r"^(?P<y>\d{4})(?:-(?P<m>\d{2})(?:-(?P<d>\d{2})"
+    r"(?:T(?P<H>\d{2}):(?P<M>\d{2})(?::(?P<S>\d{2})(?P<f>\.\d+)?)?"
+    r"(?P<tz>Z|[+-]\d{2}:\d{2})?)?)?)?$"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class DateRange:
+    start: datetime  # naive UTC, inclusive
+    end: datetime  # naive UTC, inclusive
+
+
+def parse_date_range(value: str) -> DateRange | None:
+    """A FHIR date/dateTime/instant as the UTC range it covers; None when unreadable."""
+    m = _DATE_RE.match(value.strip()) if isinstance(value, str) else None
+    if not m:
+        return None
+    y = int(m["y"])
+    try:
+        if m["m"] is None:
+            start = datetime(y, 1, 1)
+            return DateRange(start, datetime(y + 1, 1, 1) - timedelta(microseconds=1))
+        mo = int(m["m"])
+        if m["d"] is None:
+            start = datetime(y, mo, 1)
+            last = calendar.monthrange(y, mo)[1]
+            return DateRange(start, datetime(y, mo, last, 23, 59, 59, 999999))
+        d = int(m["d"])
+        if m["H"] is None:
+            return DateRange(datetime(y, mo, d), datetime(y, mo, d, 23, 59, 59, 999999))
+        sec = int(m["S"] or 0)
+        micro = int(float(m["f"]) * 1_000_000) if m["f"] else 0
+        moment = datetime(y, mo, d, int(m["H"]), int(m["M"]), sec, micro)
+        tz = m["tz"]
+        if tz and tz != "Z":
+            sign = 1 if tz[0] == "+" else -1
+            moment -= sign * timedelta(hours=int(tz[1:3]), minutes=int(tz[4:6]))
+        if m["S"] is None:  # minute precision covers the minute
+            return DateRange(moment, moment + timedelta(seconds=59, microseconds=999999))
+        return DateRange(moment, moment)
+    except ValueError:
+        return None
+
+
+def to_naive_utc(moment: datetime) -> datetime:
+    if moment.tzinfo is None:
+        return moment
+    return moment.astimezone(UTC).replace(tzinfo=None)
+
+
+@dataclass(slots=True)
+class IndexEntry:
+    patient_id: str | None = None
+    status: str | None = None
+    date: DateRange | None = None
+    tokens: list[tuple[str, str, str]] = field(default_factory=list)  # (param, system, code)
+
+
+def reference_id(reference: Any, resource_type: str) -> str | None:
+    """The id in "Type/id" (relative or absolute URL, optional /_history/n)."""
+    if not isinstance(reference, Mapping):
+        return None
+    ref = reference.get("reference")
+    if not isinstance(ref, str):
+        return None
+    parts = ref.split("/")
+    if "_history" in parts:
+        parts = parts[: parts.index("_history")]
+    if len(parts) >= 2 and parts[-2] == resource_type and parts[-1]:
+        return parts[-1]
+    return None
+
+
+def _codings(concept: Any) -> Iterator[tuple[str, str]]:
+    if isinstance(concept, Mapping):
+        for c in concept.get("coding", []) or []:
+            if isinstance(c, Mapping) and isinstance(c.get("code"), str):
+                yield (c.get("system") or "", c["code"])
+
+
+def _first_date(resource: Mapping[str, Any], *names: str) -> DateRange | None:
+    for name in names:
+        value = resource.get(name)
+        if isinstance(value, str):
+            return parse_date_range(value)
+        if isinstance(value, Mapping) and name.endswith("Period"):
+            start = parse_date_range(value.get("start", "")) if value.get("start") else None
+            end = parse_date_range(value.get("end", "")) if value.get("end") else None
+            if start or end:
+                return DateRange(
+                    start.start if start else datetime.min,
+                    end.end if end else datetime.max,
+                )
+    return None
+
+
+def _status_code(concept: Any) -> str | None:
+    for _system, code in _codings(concept):
+        return code
+    return None
+
+
+def extract(resource_type: str, resource_id: str, resource: Mapping[str, Any]) -> IndexEntry:
+    entry = IndexEntry()
+    tokens = entry.tokens
+    if resource_type == "Patient":
+        entry.patient_id = resource_id
+    else:
+        entry.patient_id = reference_id(resource.get("subject"), "Patient") or reference_id(
+            resource.get("patient"), "Patient"
+        )
+    for ident in resource.get("identifier", []) or []:
+        if isinstance(ident, Mapping) and isinstance(ident.get("value"), str):
+            tokens.append(("identifier", ident.get("system") or "", ident["value"]))
+    categories = resource.get("category")
+    if isinstance(categories, Mapping):
+        categories = [categories]
+    for cat in categories or []:
+        tokens.extend(("category", s, c) for s, c in _codings(cat))
+    tokens.extend(("code", s, c) for s, c in _codings(resource.get("code")))
+
+    if resource_type == "Observation":
+        entry.status = resource.get("status")
+        entry.date = _first_date(
+            resource, "effectiveDateTime", "effectivePeriod", "effectiveInstant", "issued"
+        )
+    elif resource_type == "Condition":
+        entry.status = _status_code(resource.get("clinicalStatus"))
+        entry.date = _first_date(resource, "onsetDateTime", "onsetPeriod", "recordedDate")
+        tokens.extend(
+            ("clinical-status", s, c) for s, c in _codings(resource.get("clinicalStatus"))
+        )
+        tokens.extend(
+            ("verification-status", s, c) for s, c in _codings(resource.get("verificationStatus"))
+        )
+    elif resource_type == "Flag":
+        entry.status = resource.get("status")
+        entry.date = _first_date(resource, "period")
+        if entry.date is None and isinstance(resource.get("period"), Mapping):
+            entry.date = None
+    elif resource_type == "CommunicationRequest":
+        entry.status = resource.get("status")
+        entry.date = _first_date(resource, "authoredOn")
+        if isinstance(resource.get("priority"), str):
+            tokens.append(("priority", "", resource["priority"]))
+    else:
+        status = resource.get("status")
+        entry.status = status if isinstance(status, str) else None
+    return entry

@@ -1,0 +1,113 @@
+"""The resource types this server serves and the search parameters each one declares.
+
+Routes, the search parser and the CapabilityStatement all read this one table, so what the
+server says it supports is exactly what it does (a parameter missing here is refused with 400,
+never silently ignored: an ignored filter on clinical data returns the wrong patients).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+ParamKind = Literal["reference", "token", "token-column", "date", "last-updated", "id"]
+
+
+@dataclass(frozen=True, slots=True)
+class SearchParam:
+    name: str
+    kind: ParamKind
+    documentation: str
+    fhir_type: str  # CapabilityStatement searchParam.type
+
+
+_ID = SearchParam("_id", "id", "Logical id", "token")
+_LAST = SearchParam("_lastUpdated", "last-updated", "When the resource version was stored", "date")
+_PATIENT = SearchParam("patient", "reference", "The patient (Patient/id or id)", "reference")
+_SUBJECT = SearchParam("subject", "reference", "The subject, when it is a Patient", "reference")
+_IDENT = SearchParam("identifier", "token", "Business identifier (system|value)", "token")
+_CODE = SearchParam("code", "token", "Code (system|code, code, or system|)", "token")
+_CATEGORY = SearchParam("category", "token", "Category (system|code)", "token")
+
+
+def _status(doc: str) -> SearchParam:
+    return SearchParam("status", "token-column", doc, "token")
+
+
+def _date(doc: str) -> SearchParam:
+    return SearchParam("date", "date", doc, "date")
+
+
+SEARCH_PARAMS: dict[str, tuple[SearchParam, ...]] = {
+    "Patient": (_ID, _LAST, _IDENT),
+    "Observation": (
+        _ID,
+        _LAST,
+        _PATIENT,
+        _SUBJECT,
+        _IDENT,
+        _CODE,
+        _CATEGORY,
+        _status("Observation.status"),
+        _date("effective[x], else issued"),
+    ),
+    "Condition": (
+        _ID,
+        _LAST,
+        _PATIENT,
+        _SUBJECT,
+        _IDENT,
+        _CODE,
+        _CATEGORY,
+        SearchParam("clinical-status", "token", "Condition.clinicalStatus", "token"),
+        SearchParam("verification-status", "token", "Condition.verificationStatus", "token"),
+        _date("onset[x], else recordedDate"),
+    ),
+    "Flag": (
+        _ID,
+        _LAST,
+        _PATIENT,
+        _SUBJECT,
+        _IDENT,
+        _CODE,
+        _CATEGORY,
+        _status("Flag.status"),
+        _date("Flag.period"),
+    ),
+    "CommunicationRequest": (
+        _ID,
+        _LAST,
+        _PATIENT,
+        _SUBJECT,
+        _IDENT,
+        _CATEGORY,
+        _status("CommunicationRequest.status"),
+        SearchParam("priority", "token", "CommunicationRequest.priority", "token"),
+        _date("CommunicationRequest.authoredOn"),
+    ),
+}
+
+# Result-control parameters every search accepts.
+CONTROL_PARAMS = frozenset(
+    {"_count", "_offset", "_total", "_totalMethod", "_summary", "_format", "_pretty", "_sort"}
+)
+
+SERVED_TYPES: tuple[str, ...] = tuple(SEARCH_PARAMS)
+
+# Resource types this service reads when it evaluates a patient.
+EVALUATED_TYPES = frozenset({"Observation", "Condition"})
+
+
+def register(resource_type: str, params: tuple[SearchParam, ...]) -> None:
+    """Lets a later module (e.g. Subscription management) serve one more type."""
+    SEARCH_PARAMS[resource_type] = params
+    global SERVED_TYPES
+    SERVED_TYPES = tuple(SEARCH_PARAMS)
+
+
+def params_for(resource_type: str) -> dict[str, SearchParam]:
+    return {p.name: p for p in SEARCH_PARAMS[resource_type]}
+
+
+def is_served(resource_type: str) -> bool:
+    return resource_type in SEARCH_PARAMS

@@ -1,0 +1,199 @@
+"""Parse and validate incoming FHIR R4 JSON.
+
+`fhir.resources` R4B models check structure and datatypes (the types we serve are identical in
+R4 and R4B), but not required code bindings: an Observation with status "bogus" passes them.
+The bindings the service depends on are checked here. Issues name the element path and the
+problem, never the offending value, so no patient data reaches an error body or a log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import cache
+from typing import Any
+
+import orjson
+from fhir.resources.R4B import get_fhir_model_class
+from pydantic import BaseModel, ValidationError
+
+from service.errors import FHIRError, Issue, bad_request
+
+# Required bindings (FHIR R4) of elements the service reads or filters on.
+_REQUIRED_CODES: dict[str, dict[str, frozenset[str]]] = {
+    "Observation": {
+        "status": frozenset(
+            {
+                "registered",
+                "preliminary",
+                "final",
+                "amended",
+                "corrected",
+                "cancelled",
+                "entered-in-error",
+                "unknown",
+            }
+        ),
+    },
+    "Flag": {"status": frozenset({"active", "inactive", "entered-in-error"})},
+    "CommunicationRequest": {
+        "status": frozenset(
+            {"draft", "active", "on-hold", "revoked", "completed", "entered-in-error", "unknown"}
+        ),
+        "priority": frozenset({"routine", "urgent", "asap", "stat"}),
+    },
+    "Patient": {"gender": frozenset({"male", "female", "other", "unknown"})},
+}
+
+_CONDITION_CLINICAL = (
+    "http://terminology.hl7.org/CodeSystem/condition-clinical",
+    frozenset({"active", "recurrence", "relapse", "inactive", "remission", "resolved"}),
+)
+_CONDITION_VERIFICATION = (
+    "http://terminology.hl7.org/CodeSystem/condition-ver-status",
+    frozenset(
+        {"unconfirmed", "provisional", "differential", "confirmed", "refuted", "entered-in-error"}
+    ),
+)
+_COMPARATORS = frozenset({"<", "<=", ">=", ">"})
+
+_PYDANTIC_TO_FHIR = {
+    "missing": "required",
+    "extra_forbidden": "structure",
+    "model_type": "structure",
+    "list_type": "structure",
+    "dict_type": "structure",
+}
+
+
+def parse_json(body: bytes) -> Any:
+    """400 for anything that is not JSON: the request cannot be read at all."""
+    if not body:
+        raise bad_request("The request body is empty")
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise bad_request(f"The body is not valid JSON (at byte {exc.pos})") from None
+
+
+@cache
+def _model(resource_type: str) -> type[BaseModel] | None:
+    try:
+        return get_fhir_model_class(resource_type)  # type: ignore[no-any-return]
+    except (KeyError, ValueError):
+        return None
+
+
+def known_resource_type(resource_type: str) -> bool:
+    return _model(resource_type) is not None
+
+
+def _loc_to_path(resource_type: str, loc: tuple[int | str, ...]) -> str:
+    path = resource_type
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif part.startswith("function-after") or part.startswith("function-"):
+            continue
+        else:
+            path += f".{part}"
+    return path
+
+
+def _structure_issues(resource_type: str, resource: Mapping[str, Any]) -> list[Issue]:
+    model = _model(resource_type)
+    if model is None:
+        return [Issue("error", "not-supported", f"Unknown resource type '{resource_type}'")]
+    try:
+        model.model_validate(resource)
+    except ValidationError as exc:
+        issues = []
+        for err in exc.errors(include_input=False, include_url=False):
+            code = _PYDANTIC_TO_FHIR.get(err["type"], "value")
+            msg = err["msg"].removeprefix("Value error, ")
+            path = _loc_to_path(resource_type, tuple(err["loc"]))
+            issues.append(Issue("error", code, f"{path}: {msg}", (path,)))
+        return issues
+    except (ValueError, TypeError) as exc:  # fhir.resources raises these for some shapes
+        return [Issue("error", "structure", f"{resource_type}: {type(exc).__name__}", ())]
+    return []
+
+
+def _coding_codes(concept: Any, system: str) -> list[str]:
+    if not isinstance(concept, Mapping):
+        return []
+    return [
+        c.get("code", "")
+        for c in concept.get("coding", []) or []
+        if isinstance(c, Mapping) and c.get("system") == system
+    ]
+
+
+def _binding_issues(resource_type: str, resource: Mapping[str, Any]) -> list[Issue]:
+    issues: list[Issue] = []
+    for element, allowed in _REQUIRED_CODES.get(resource_type, {}).items():
+        value = resource.get(element)
+        if value is not None and value not in allowed:
+            path = f"{resource_type}.{element}"
+            issues.append(
+                Issue(
+                    "error",
+                    "code-invalid",
+                    f"{path}: code is not in the required value set ({', '.join(sorted(allowed))})",
+                    (path,),
+                )
+            )
+    if resource_type == "Condition":
+        for element, (system, allowed) in (
+            ("clinicalStatus", _CONDITION_CLINICAL),
+            ("verificationStatus", _CONDITION_VERIFICATION),
+        ):
+            for code in _coding_codes(resource.get(element), system):
+                if code not in allowed:
+                    path = f"Condition.{element}"
+                    issues.append(Issue("error", "code-invalid", f"{path}: unknown code", (path,)))
+    if resource_type == "Observation":
+        quantities = [("valueQuantity", resource.get("valueQuantity"))]
+        for i, comp in enumerate(resource.get("component", []) or []):
+            if isinstance(comp, Mapping):
+                quantities.append((f"component[{i}].valueQuantity", comp.get("valueQuantity")))
+        for name, q in quantities:
+            if isinstance(q, Mapping) and q.get("comparator") not in (None, *_COMPARATORS):
+                path = f"Observation.{name}.comparator"
+                issues.append(Issue("error", "code-invalid", f"{path}: unknown code", (path,)))
+    return issues
+
+
+def validate_resource(
+    resource: Any, *, expected_type: str | None = None, where: str = ""
+) -> tuple[str, list[Issue]]:
+    """Return (resourceType, issues). An empty issue list means the resource may be stored."""
+    prefix = f"{where}: " if where else ""
+    if not isinstance(resource, Mapping):
+        return "", [Issue("error", "structure", f"{prefix}a resource must be a JSON object")]
+    resource_type = resource.get("resourceType")
+    if not isinstance(resource_type, str) or not resource_type:
+        return "", [
+            Issue("error", "required", f"{prefix}resourceType is missing", ("resourceType",))
+        ]
+    if expected_type and resource_type != expected_type:
+        return resource_type, [
+            Issue(
+                "error",
+                "invalid",
+                f"{prefix}resourceType '{resource_type}' does not match the URL ('{expected_type}')",
+                ("resourceType",),
+            )
+        ]
+    issues = _structure_issues(resource_type, resource)
+    issues += _binding_issues(resource_type, resource)
+    if prefix:
+        issues = [Issue(i.severity, i.code, prefix + i.diagnostics, i.expression) for i in issues]
+    return resource_type, issues
+
+
+def require_valid(resource: Any, *, expected_type: str | None = None) -> str:
+    resource_type, issues = validate_resource(resource, expected_type=expected_type)
+    if issues:
+        status = 400 if not resource_type else 422
+        raise FHIRError(status, issues)
+    return resource_type

@@ -1,0 +1,129 @@
+"""Tables. Resource JSON is kept as the client sent it (plus meta); columns beside it exist only
+for what search and the rule loader filter on. Dates are naive UTC everywhere so SQLite and
+PostgreSQL compare them the same way."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+_ID = String(64)
+_TYPE = String(64)
+
+
+class Resource(Base):
+    """The current version of every stored resource (deleted ones keep a tombstone)."""
+
+    __tablename__ = "resources"
+    type: Mapped[str] = mapped_column(_TYPE, primary_key=True)
+    id: Mapped[str] = mapped_column(_ID, primary_key=True)
+    version_id: Mapped[int] = mapped_column(Integer, nullable=False)
+    last_updated: Mapped[datetime] = mapped_column(DateTime, nullable=False)
+    deleted: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    patient_id: Mapped[str | None] = mapped_column(_ID)
+    status: Mapped[str | None] = mapped_column(String(32))
+    date_start: Mapped[datetime | None] = mapped_column(DateTime)
+    date_end: Mapped[datetime | None] = mapped_column(DateTime)
+    content: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+
+    __table_args__ = (
+        Index("ix_resources_patient_type_date", "patient_id", "type", "date_start"),
+        Index("ix_resources_type_updated", "type", "last_updated"),
+        Index("ix_resources_type_status", "type", "status"),
+    )
+
+
+class ResourceToken(Base):
+    """Token search values (code, identifier, category, priority...) of current versions."""
+
+    __tablename__ = "resource_tokens"
+    pk: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    type: Mapped[str] = mapped_column(_TYPE, nullable=False)
+    id: Mapped[str] = mapped_column(_ID, nullable=False)
+    param: Mapped[str] = mapped_column(String(32), nullable=False)
+    system: Mapped[str] = mapped_column(String(255), nullable=False)
+    code: Mapped[str] = mapped_column(String(255), nullable=False)
+
+    __table_args__ = (
+        ForeignKeyConstraint(["type", "id"], ["resources.type", "resources.id"]),
+        Index("ix_tokens_lookup", "type", "param", "code", "system"),
+        Index("ix_tokens_resource", "type", "id"),
+    )
+
+
+class ResourceVersion(Base):
+    """Every version ever stored: the audit trail behind vread and _history."""
+
+    __tablename__ = "resource_versions"
+    type: Mapped[str] = mapped_column(_TYPE, primary_key=True)
+    id: Mapped[str] = mapped_column(_ID, primary_key=True)
+    version_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last_updated: Mapped[datetime] = mapped_column(DateTime, nullable=False)
+    method: Mapped[str] = mapped_column(String(8), nullable=False)
+    deleted: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    content: Mapped[bytes | None] = mapped_column(LargeBinary)
+
+
+class Outbox(Base):
+    """Evaluations asked for by stored writes, written in the same transaction as the data.
+
+    A row is dispatched by the relay and deleted by the evaluation that covers it, so
+    `count(distinct patient_id)` is exactly the backlog, and a lost task is dispatched again.
+    """
+
+    __tablename__ = "outbox"
+    pk: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    patient_id: Mapped[str] = mapped_column(_ID, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime, nullable=False)
+    dispatched_at: Mapped[datetime | None] = mapped_column(DateTime)
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+
+    __table_args__ = (
+        Index("ix_outbox_patient", "patient_id", "pk"),
+        Index("ix_outbox_dispatched", "dispatched_at"),
+    )
+
+
+class PatientLock(Base):
+    """One row per evaluated patient; evaluations lock it so two workers never race."""
+
+    __tablename__ = "patient_locks"
+    patient_id: Mapped[str] = mapped_column(_ID, primary_key=True)
+    # Evaluation clock for replayed test patients (asOf); NULL = judged at the current time.
+    as_of: Mapped[datetime | None] = mapped_column(DateTime)
+    evaluated_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class Episode(Base):
+    """A concern episode. `open_key` is the patient id while open and NULL once closed; its
+    unique constraint makes a second open episode for one patient impossible."""
+
+    __tablename__ = "episodes"
+    id: Mapped[str] = mapped_column(_ID, primary_key=True)
+    patient_id: Mapped[str] = mapped_column(_ID, nullable=False, index=True)
+    open_key: Mapped[str | None] = mapped_column(_ID, unique=True)
+    status: Mapped[str] = mapped_column(String(16), nullable=False)
+    state: Mapped[str] = mapped_column(Text, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, nullable=False)
