@@ -109,6 +109,36 @@ def _assign_ids(entries: list[_Entry]) -> dict[str, str]:
     return mapping
 
 
+def resolved_resources(bundle: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The resources of any Bundle (or a single resource) with ids assigned and urn:uuid
+    references rewritten exactly as a transaction would: the dry run shares this path."""
+    if bundle.get("resourceType") != "Bundle":
+        return [dict(bundle)]
+    out = []
+    entries = bundle.get("entry") or []
+    mapping: dict[str, str] = {}
+    staged: list[tuple[str | None, dict[str, Any]]] = []
+    for e in entries:
+        res = e.get("resource") if isinstance(e, Mapping) else None
+        if not isinstance(res, Mapping) or not isinstance(res.get("resourceType"), str):
+            continue
+        req = e.get("request") or {}
+        url = str(req.get("url", "")) if isinstance(req, Mapping) else ""
+        rid = res.get("id")
+        if isinstance(req, Mapping) and req.get("method") == "PUT" and "/" in url and "?" not in url:
+            rid = url.split("/", 1)[1]
+        if not rid:
+            rid = new_id()
+        body = {**res, "id": rid}
+        full = e.get("fullUrl")
+        if isinstance(full, str):
+            mapping[full] = f"{res['resourceType']}/{rid}"
+        staged.append((full, body))
+    for _full, body in staged:
+        out.append(_rewrite(body, mapping))
+    return out
+
+
 def _response(status: str, stored: Stored | None = None, outcome: Any = None) -> dict[str, Any]:
     resp: dict[str, Any] = {"status": status}
     if stored is not None:

@@ -1,0 +1,12 @@
+FROM python:3.11-slim
+WORKDIR /app
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
+COPY pyproject.toml README.md ./
+COPY service ./service
+COPY workers ./workers
+RUN pip install --no-cache-dir .
+RUN useradd --create-home alerts && mkdir -p /data && chown alerts /data
+USER alerts
+ENV ALERTS_DATA_DIR=/data
+EXPOSE 8000
+CMD ["fhir-alerts", "serve", "--host", "0.0.0.0", "--port", "8000"]

@@ -1,0 +1,39 @@
+"""The Celery application, configured from the same Settings as the API.
+
+Crash safety is configuration here: `acks_late` + `reject_on_worker_lost` return a task to the
+queue when its worker dies, prefetch 1 keeps a dying worker from holding more than it runs, and
+the Redis visibility timeout bounds how long an unacknowledged task stays invisible. Queues are
+split by job so delivery retries never starve evaluations.
+"""
+
+from __future__ import annotations
+
+from celery import Celery
+
+from service.config import get_settings
+
+
+def make_celery() -> Celery:
+    settings = get_settings()
+    app = Celery("fhir-alerts", broker=settings.broker_url or "memory://", include=["workers.tasks"])
+    app.conf.update(
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        task_ignore_result=True,
+        worker_prefetch_multiplier=1,
+        task_default_queue="evaluate",
+        task_routes={
+            "workers.tasks.evaluate_patient": {"queue": "evaluate"},
+            "workers.tasks.deliver_*": {"queue": "deliver"},
+        },
+        broker_transport_options={"visibility_timeout": settings.broker_visibility_timeout},
+        broker_connection_retry_on_startup=True,
+        worker_hijack_root_logger=False,
+        task_time_limit=300,
+        task_soft_time_limit=240,
+        enable_utc=True,
+    )
+    return app
+
+
+celery_app = make_celery()

@@ -1,0 +1,35 @@
+"""Bootstrap for the embedded default: the API process runs the Celery task in-process.
+
+The relay calls `evaluate_patient.apply()`: the same task object, retries and code path as on
+a real worker, just without a broker in between.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI
+
+from service.api.app import create_app
+from service.config import Settings
+from service.relay import Dispatcher
+from workers import tasks
+
+log = logging.getLogger(__name__)
+
+
+def in_process_dispatcher(settings: Settings) -> Dispatcher:
+    tasks.configure(settings)
+
+    def dispatch(patient_id: str, upto: int) -> None:
+        result = tasks.evaluate_patient.apply(args=[patient_id, upto])
+        if result.failed():
+            # Left to the relay's stale-dispatch sweep: the outbox rows stay until done.
+            log.error("in-process evaluation of Patient/%s failed", patient_id)
+
+    return dispatch
+
+
+def build_app(settings: Settings, *, start_relay: bool = True) -> FastAPI:
+    dispatcher = in_process_dispatcher(settings) if settings.embedded else None
+    return create_app(settings, dispatcher=dispatcher, start_relay=start_relay)

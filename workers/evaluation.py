@@ -1,0 +1,175 @@
+"""Evaluate one patient: load, decide, save. The only place that joins the store to the pure
+rule engine and episode logic.
+
+Everything happens in one transaction under the patient's row lock, so two workers given the
+same patient run one after the other, and the second finds nothing to change. Re-running after
+a crash, or out of order, gives the same alerts: the result depends only on stored state.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from service.config import Settings
+from service.errors import FHIRError
+from service.fhir.registry import EVALUATED_TYPES
+from service.store import episodes as episode_store
+from service.store import outbox
+from service.store import resources as store
+from service.store.db import transaction
+from workers.alerts import AlertSettings, EpisodeState, Plan, close_if_ended, decide
+from workers.rules import evaluate, load_config
+
+log = logging.getLogger(__name__)
+
+
+class VersionConflict(Exception):
+    """A nurse changed an alert while we were deciding; the task retries and re-reads."""
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    patient_id: str
+    events: tuple[str, ...]
+    written: tuple[str, ...]  # "Flag/x/_history/2" ...
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _naive(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(tzinfo=None)
+
+
+def alert_settings(settings: Settings) -> AlertSettings:
+    return AlertSettings(oncology_team=settings.oncology_team)
+
+
+def _current_resources(session: Session, episode: EpisodeState | None) -> dict[str, dict[str, Any]]:
+    if episode is None:
+        return {}
+    out: dict[str, dict[str, Any]] = {}
+    flag = store.read(session, "Flag", episode.flag_id)
+    if flag is not None and not flag.deleted:
+        out[f"Flag/{episode.flag_id}"] = flag.json()
+    requests = store.read_many(session, "CommunicationRequest", episode.request_ids)
+    for rid, stored in requests.items():
+        out[f"CommunicationRequest/{rid}"] = stored.json()
+    return out
+
+
+def _apply(session: Session, plan: Plan, written: list[str]) -> None:
+    for w in plan.writes:
+        try:
+            stored, _ = store.save(
+                session,
+                resource_type=w.resource_type,
+                resource_id=w.id,
+                resource=w.resource,
+                if_match=w.if_match,
+            )
+        except FHIRError as exc:
+            if exc.status == 412:
+                raise VersionConflict(f"{w.resource_type}/{w.id}") from None
+            raise
+        written.append(stored.location)
+    if plan.episode is not None:
+        ep = plan.episode
+        episode_store.save_state(
+            session,
+            episode_id=ep.id,
+            patient_id=ep.patient.removeprefix("Patient/"),
+            status=ep.status,
+            state=ep.to_json(),
+        )
+
+
+def _consumed(session: Session, patient_id: str) -> set[str]:
+    consumed: set[str] = set()
+    for state in episode_store.load_closed_states(session, patient_id):
+        consumed |= set(EpisodeState.from_json(state).evidence)
+    return consumed
+
+
+def evaluate_in_session(
+    session: Session,
+    patient_id: str,
+    *,
+    settings: Settings,
+    upto: int | None = None,
+    now: datetime | None = None,
+) -> Outcome:
+    lock = episode_store.lock_patient(session, patient_id)
+    now = _aware(now or datetime.now(UTC))
+    at = _aware(lock.as_of) if lock.as_of is not None else now
+    config = load_config()
+    asettings = alert_settings(settings)
+
+    state = episode_store.load_open(session, patient_id)
+    episode = EpisodeState.from_json(state) if state is not None else None
+    current = _current_resources(session, episode)
+    consumed = _consumed(session, patient_id)
+    events: list[str] = []
+    written: list[str] = []
+
+    if episode is not None:
+        closing = close_if_ended(episode, current, now=now)
+        if closing is not None:
+            _apply(session, closing, written)
+            events.extend(closing.events)
+            consumed |= set(episode.evidence)
+            episode, current = None, {}
+
+    since = at - timedelta(days=config.lookback_days)
+    records = store.load_patient_records(
+        session, patient_id, types=EVALUATED_TYPES, observations_since=_naive(since)
+    )
+    assessment = evaluate(
+        f"Patient/{patient_id}", records, at, config=config, consumed=frozenset(consumed)
+    )
+    for note in assessment.notes:
+        log.info("Patient/%s evaluation note: %s", patient_id, note)
+    plan = decide(
+        assessment,
+        episode,
+        current,
+        now=now,
+        settings=asettings,
+        new_id=lambda: str(uuid.uuid4()),
+    )
+    _apply(session, plan, written)
+    events.extend(plan.events)
+    outbox.complete(session, patient_id, upto)
+    lock.evaluated_at = _naive(now)
+    return Outcome(patient_id, tuple(events), tuple(written))
+
+
+def evaluate_patient(
+    factory: sessionmaker[Session],
+    patient_id: str,
+    *,
+    settings: Settings,
+    upto: int | None = None,
+    now: datetime | None = None,
+) -> Outcome:
+    with transaction(factory) as session:
+        outcome = evaluate_in_session(session, patient_id, settings=settings, upto=upto, now=now)
+    log.info(
+        "evaluated Patient/%s: %s; wrote %s",
+        patient_id,
+        ",".join(outcome.events) or "nothing",
+        ",".join(outcome.written) or "nothing",
+    )
+    return outcome
+
+
+def current_alert_refs(current: Mapping[str, Any]) -> list[str]:
+    return sorted(current)
