@@ -961,7 +961,8 @@ p.alert(
     "urgent",
     ["new-back-pain"],
     red_flags=["weight-loss"],
-    note="R63.4 10 days before asOf; evidence not pinned (red-flag records may be cited)",
+    evidence=[bp],
+    note="R63.4 10 days before asOf; the weight-loss record qualifies, it is not evidence",
 )
 p = f.patient("b")
 p.breast_cancer()
@@ -971,6 +972,7 @@ p.alert(
     "urgent",
     ["new-back-pain"],
     red_flags=["weight-loss"],
+    evidence=[bp],
     note="448765001 as Observation valueCodeableConcept",
 )
 p = f.patient("c")
@@ -992,13 +994,14 @@ f = fixture(
 )
 p = f.patient()
 p.breast_cancer()
-p.back_pain()
+bp = p.back_pain()
 p.pain_score(3, "2026-05-08T09:00:00Z")
 p.pain_score(6, "2026-05-27T09:00:00Z")
 p.alert(
     "urgent",
     ["new-back-pain"],
     red_flags=["progressive-pain"],
+    evidence=[bp],
     note="score 3 on 2026-05-08, 6 on 2026-05-27: +3 in 19 days",
 )
 p = f.patient("b")
@@ -1199,15 +1202,16 @@ f = fixture(
 )
 p = f.patient()
 p.breast_cancer()
-alb = p.albumin(2.8, effective="2026-05-24T08:00:00Z")
+p.albumin(2.8, effective="2026-05-24T08:00:00Z")
 ca = p.calcium(10.2)
 p.alert(
     "urgent",
     ["hypercalcemia"],
     red_flags=[],
-    evidence=[ca, alb],
+    evidence=[ca],
     note="Ca 10.2 mg/dL (normal), albumin 1751-7 2.8 g/dL 1 day before: "
-    "10.2 + 0.8 x 1.2 = 11.16 mg/dL > 10.5, grade 1; albumin is evidence",
+    "10.2 + 0.8 x 1.2 = 11.16 mg/dL > 10.5, grade 1; the albumin supports, the calcium is "
+    "the evidence",
 )
 p = f.patient("b")
 p.breast_cancer()
@@ -1216,25 +1220,25 @@ p.calcium(10.2)
 p.no_alert("albumin 3 days before the calcium: no correction; 10.2 <= 10.5, no baseline")
 p = f.patient("c")
 p.breast_cancer()
-alb = p.albumin(28, "g/L", loinc="2862-1")
+p.albumin(28, "g/L", loinc="2862-1")
 ca = p.calcium(2.55, "mmol/L")
 p.alert(
     "urgent",
     ["hypercalcemia"],
     red_flags=[],
-    evidence=[ca, alb],
+    evidence=[ca],
     note="Ca 2.55 mmol/L = 10.22 mg/dL, albumin 2862-1 28 g/L = 2.8 g/dL same time: "
     "10.22 + 0.96 = 11.18 mg/dL, grade 1",
 )
 p = f.patient("d")
 p.breast_cancer()
 ca = p.calcium(10.2)
-alb = p.albumin(2.8, loinc="61151-7", effective="2026-05-26T08:00:00Z")
+p.albumin(2.8, loinc="61151-7", effective="2026-05-26T08:00:00Z")
 p.alert(
     "urgent",
     ["hypercalcemia"],
     red_flags=[],
-    evidence=[ca, alb],
+    evidence=[ca],
     note="albumin 61151-7 2.8 g/dL 1 day AFTER the calcium: 11.16 mg/dL, grade 1",
 )
 p = f.patient("e")
@@ -1555,13 +1559,14 @@ f = fixture(
 )
 p = f.patient()
 p.breast_cancer()
-p.alp(210)
+alp = p.alp(210)
 p.ggt(120)
 p.alert(
     "routine",
     ["rising-alp"],
     red_flags=["ggt-raised"],
-    note="GGT 2324-2 120 U/L, referenceRange.high 40; evidence not pinned (the GGT may be cited)",
+    evidence=[alp],
+    note="GGT 2324-2 120 U/L > its referenceRange.high 40 (no default GGT limit in v1)",
 )
 p = f.patient("b")
 p.breast_cancer()
@@ -1827,11 +1832,11 @@ Omitted optional keys are not checked. Patients of the Bundle not listed are not
 (every fixture lists all of its patients). Integration engineers write this same format for their
 own test patients.
 
-Evidence conventions used here: the records that make a finding fire (the back-pain record, the
-neuro-deficit record, the latest calcium/ALP value, and the ALBUMIN result when it was used to
-correct the calcium). Baseline values and the look-back records that make back pain chronic are
-history, not evidence. Where a red flag comes from a record of its own (weight loss, GGT, pain
-scores) the evidence is not pinned.
+Evidence convention (what `evidence` pins): the records that make a finding fire, i.e. the recent
+back-pain record(s), the neuro-deficit record(s), the latest calcium or ALP value. Records that
+are only used are *supporting*, named in the CommunicationRequest text but not cited as Flag
+evidence: the ALBUMIN of a Payne correction, baseline values, the look-back records that make
+back pain chronic, and the records behind red flags (weight loss, pain scores, GGT).
 
 ## Scenarios
 
@@ -1856,18 +1861,24 @@ def expected_summary(f: Fixture) -> str:
     return "; ".join(parts)
 
 
-def main() -> None:
-    for old in HERE.glob("[0-9][0-9]-*.json"):
-        old.unlink()
+def render() -> dict[str, str]:
+    """File name -> text of every file this script writes (bundles, expectations, README)."""
+    files: dict[str, str] = {}
     rows = []
     for f in FIXTURES:
-        (HERE / f"{f.name}.json").write_text(json.dumps(f.bundle(), indent=2) + "\n")
-        (HERE / f"{f.name}.expect.json").write_text(
+        files[f"{f.name}.json"] = json.dumps(f.bundle(), indent=2) + "\n"
+        files[f"{f.name}.expect.json"] = (
             json.dumps(f.expectation(), indent=2, ensure_ascii=False) + "\n"
         )
         desc = f.description.replace("|", "/")
         rows.append(f"| `{f.name}.json` | {desc} | {expected_summary(f)} |")
-    (HERE / "README.md").write_text(README_HEAD + "\n".join(rows) + "\n")
+    files["README.md"] = README_HEAD + "\n".join(rows) + "\n"
+    return files
+
+
+def main() -> None:
+    for name, text in render().items():
+        (HERE / name).write_text(text)
     print(f"wrote {len(FIXTURES)} fixtures to {HERE}")
 
 

@@ -125,7 +125,12 @@ def resolved_resources(bundle: Mapping[str, Any]) -> list[dict[str, Any]]:
         req = e.get("request") or {}
         url = str(req.get("url", "")) if isinstance(req, Mapping) else ""
         rid = res.get("id")
-        if isinstance(req, Mapping) and req.get("method") == "PUT" and "/" in url and "?" not in url:
+        if (
+            isinstance(req, Mapping)
+            and req.get("method") == "PUT"
+            and "/" in url
+            and "?" not in url
+        ):
             rid = url.split("/", 1)[1]
         if not rid:
             rid = new_id()
@@ -198,9 +203,7 @@ def _run_entry(session: Session, ctx: WriteContext, e: _Entry) -> dict[str, Any]
         if query:
             stored, status = conditional_update(session, ctx, rtype, query, e.resource)
         elif len(parts) == 2:
-            stored, status = update(
-                session, ctx, rtype, parts[1], e.resource, if_match=e.if_match
-            )
+            stored, status = update(session, ctx, rtype, parts[1], e.resource, if_match=e.if_match)
         else:
             raise bad_request(f"PUT {e.url}: the url must be Type/id or Type?criteria")
         return {
@@ -224,7 +227,7 @@ def _run_entry(session: Session, ctx: WriteContext, e: _Entry) -> dict[str, Any]
     if len(parts) == 4 and parts[2] == "_history":
         stored = vread(session, ctx, rtype, parts[1], parts[3])
         return {"resource": stored.json(), "response": _response("200 OK", stored)}
-    q, rows, total = search(session, ctx, rtype, query_items(query))
+    _q, rows, total = search(session, ctx, rtype, query_items(query))
     inner: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset"}
     if total is not None:
         inner["total"] = total

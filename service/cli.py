@@ -100,8 +100,8 @@ def evaluate(
 ) -> None:
     """Offline dry run: print the Flags and CommunicationRequests the data would produce."""
     from service.errors import FHIRError
-    from service.files import iter_resources
     from service.fhir.index import parse_date_range
+    from service.files import iter_resources
     from workers.dry_run import evaluate_bundle
 
     at = None

@@ -37,6 +37,10 @@ class Settings(BaseSettings):
     # Kombu's Redis visibility timeout: an unacknowledged task is redelivered after this.
     broker_visibility_timeout: int = 600
 
+    # Fault injection for crash-safety tests only: the worker holds each evaluation open this
+    # long (inside its transaction) so a test can kill it mid-evaluation. Keep 0 in production.
+    evaluation_delay_seconds: float = 0.0
+
     # `asOf` on writes (replay of historical test data). None = allowed only on the embedded
     # default (no broker), never silently in production.
     allow_as_of: bool | None = None

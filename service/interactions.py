@@ -73,9 +73,7 @@ def search(
 ) -> tuple[SearchQuery, list[bytes], int | None]:
     require_served(resource_type)
     ctx.principal.require(resource_type, "search")
-    q = parse_search(
-        resource_type, items, default_count=ctx.default_count, max_count=ctx.max_count
-    )
+    q = parse_search(resource_type, items, default_count=ctx.default_count, max_count=ctx.max_count)
     rows, total = run_search(session, q)
     return q, rows, total
 
@@ -119,6 +117,7 @@ def create(
         resource_type=resource_type,
         resource_id=assigned_id or new_id(),
         resource=resource,
+        known_new=True,  # server-generated UUID: no existing row to look up
     )
     ctx.touched(stored)
     return stored, 201

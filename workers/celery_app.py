@@ -15,7 +15,9 @@ from service.config import get_settings
 
 def make_celery() -> Celery:
     settings = get_settings()
-    app = Celery("fhir-alerts", broker=settings.broker_url or "memory://", include=["workers.tasks"])
+    app = Celery(
+        "fhir-alerts", broker=settings.broker_url or "memory://", include=["workers.tasks"]
+    )
     app.conf.update(
         task_acks_late=True,
         task_reject_on_worker_lost=True,

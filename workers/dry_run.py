@@ -72,7 +72,5 @@ def evaluate_bundle(body: Any, at: datetime | None, team: str) -> dict[str, Any]
     return {
         "resourceType": "Bundle",
         "type": "collection",
-        "entry": [
-            {"fullUrl": f"urn:uuid:{r['id']}", "resource": r} for r in alerts if r.get("id")
-        ],
+        "entry": [{"fullUrl": f"urn:uuid:{r['id']}", "resource": r} for r in alerts if r.get("id")],
     }

@@ -9,8 +9,8 @@ a crash, or out of order, gives the same alerts: the result depends only on stor
 from __future__ import annotations
 
 import logging
+import time
 import uuid
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -53,17 +53,21 @@ def alert_settings(settings: Settings) -> AlertSettings:
     return AlertSettings(oncology_team=settings.oncology_team)
 
 
-def _current_resources(session: Session, episode: EpisodeState | None) -> dict[str, dict[str, Any]]:
+def _current_resources(session: Session, episode: EpisodeState | None) -> list[dict[str, Any]]:
+    """The episode's Flag and CommunicationRequests as stored now (a nurse may have changed
+    them since the last evaluation)."""
     if episode is None:
-        return {}
+        return []
     out: dict[str, dict[str, Any]] = {}
     flag = store.read(session, "Flag", episode.flag_id)
     if flag is not None and not flag.deleted:
         out[f"Flag/{episode.flag_id}"] = flag.json()
-    requests = store.read_many(session, "CommunicationRequest", episode.request_ids)
+    requests = store.read_many(
+        session, "CommunicationRequest", [c.id for c in episode.communications]
+    )
     for rid, stored in requests.items():
         out[f"CommunicationRequest/{rid}"] = stored.json()
-    return out
+    return [out[k] for k in sorted(out)]
 
 
 def _apply(session: Session, plan: Plan, written: list[str]) -> None:
@@ -95,7 +99,7 @@ def _apply(session: Session, plan: Plan, written: list[str]) -> None:
 def _consumed(session: Session, patient_id: str) -> set[str]:
     consumed: set[str] = set()
     for state in episode_store.load_closed_states(session, patient_id):
-        consumed |= set(EpisodeState.from_json(state).evidence)
+        consumed |= EpisodeState.from_json(state).evidence_refs
     return consumed
 
 
@@ -108,6 +112,8 @@ def evaluate_in_session(
     now: datetime | None = None,
 ) -> Outcome:
     lock = episode_store.lock_patient(session, patient_id)
+    if settings.evaluation_delay_seconds:
+        time.sleep(settings.evaluation_delay_seconds)
     now = _aware(now or datetime.now(UTC))
     at = _aware(lock.as_of) if lock.as_of is not None else now
     config = load_config()
@@ -121,12 +127,12 @@ def evaluate_in_session(
     written: list[str] = []
 
     if episode is not None:
-        closing = close_if_ended(episode, current, now=now)
+        closing = close_if_ended(episode, current, now=now, settings=asettings)
         if closing is not None:
             _apply(session, closing, written)
             events.extend(closing.events)
-            consumed |= set(episode.evidence)
-            episode, current = None, {}
+            consumed |= episode.evidence_refs
+            episode, current = None, []
 
     since = at - timedelta(days=config.lookback_days)
     records = store.load_patient_records(
@@ -170,6 +176,3 @@ def evaluate_patient(
     )
     return outcome
 
-
-def current_alert_refs(current: Mapping[str, Any]) -> list[str]:
-    return sorted(current)

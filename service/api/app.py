@@ -52,7 +52,10 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def _unexpected(request: Request, exc: Exception) -> Response:
         # Never echo the exception text: it may quote patient data.
         log.error(
-            "unexpected %s on %s %s", type(exc).__name__, request.method, request.url.path,
+            "unexpected %s on %s %s",
+            type(exc).__name__,
+            request.method,
+            request.url.path,
             exc_info=exc,
         )
         issue = Issue("fatal", "exception", "Internal server error; the request was not applied")

@@ -8,8 +8,16 @@ from typing import Any
 from service import __version__
 from service.fhir.registry import SEARCH_PARAMS
 
-_INTERACTIONS = ["read", "vread", "update", "patch", "delete", "history-instance", "create",
-                 "search-type"]
+_INTERACTIONS = [
+    "read",
+    "vread",
+    "update",
+    "patch",
+    "delete",
+    "history-instance",
+    "create",
+    "search-type",
+]
 
 
 def capability_statement(base_url: str) -> dict[str, Any]:

@@ -97,7 +97,7 @@ async def bundle(
     settings: SettingsDep,
     principal: PrincipalDep,
     uow: UnitOfWorkDep,
-    asOf: str | None = None,  # noqa: N803 - FHIR parameter name
+    asOf: str | None = None,
 ) -> Response:
     body = parse_json(await read_body(request, settings))
     if not isinstance(body, dict) or body.get("resourceType") != "Bundle":
@@ -114,7 +114,7 @@ async def evaluate(
     request: Request,
     settings: SettingsDep,
     principal: PrincipalDep,
-    asOf: str | None = None,  # noqa: N803
+    asOf: str | None = None,
 ) -> Response:
     from workers.dry_run import evaluate_bundle  # pure rules + alerts; stores nothing
 
@@ -133,7 +133,11 @@ async def evaluate(
 
 @router.get("/{rtype}")
 async def search_type(
-    request: Request, rtype: str, settings: SettingsDep, principal: PrincipalDep, factory: FactoryDep
+    request: Request,
+    rtype: str,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+    factory: FactoryDep,
 ) -> Response:
     ctx = _ctx(principal, settings)
     items = list(request.query_params.multi_items())
@@ -148,7 +152,11 @@ async def search_type(
 
 @router.post("/{rtype}/_search")
 async def search_post(
-    request: Request, rtype: str, settings: SettingsDep, principal: PrincipalDep, factory: FactoryDep
+    request: Request,
+    rtype: str,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+    factory: FactoryDep,
 ) -> Response:
     form = await request.form()
     items = [*request.query_params.multi_items(), *[(k, str(v)) for k, v in form.multi_items()]]
@@ -181,9 +189,7 @@ async def create(
 
     def run() -> tuple[store.Stored, int]:
         with uow() as session:
-            stored, status = interactions.create(
-                session, ctx, rtype, body, if_none_exist=criteria
-            )
+            stored, status = interactions.create(session, ctx, rtype, body, if_none_exist=criteria)
             ctx.flush_outbox(session)
         return stored, status
 
@@ -215,7 +221,12 @@ async def read(
 
 @router.get("/{rtype}/{rid}/_history/{vid}")
 async def vread(
-    rtype: str, rid: str, vid: str, settings: SettingsDep, principal: PrincipalDep, factory: FactoryDep
+    rtype: str,
+    rid: str,
+    vid: str,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+    factory: FactoryDep,
 ) -> Response:
     ctx = _ctx(principal, settings)
 
@@ -235,7 +246,7 @@ async def instance_history(
     principal: PrincipalDep,
     factory: FactoryDep,
 ) -> Response:
-    ctx = _ctx(principal, settings)
+    _ctx(principal, settings)
     base = fhir_base(request)
 
     def run() -> dict[str, Any]:

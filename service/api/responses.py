@@ -12,9 +12,7 @@ from service.store.resources import Stored
 FHIR_JSON = "application/fhir+json; charset=utf-8"
 
 
-def fhir_response(
-    body: Any, status: int = 200, headers: dict[str, str] | None = None
-) -> Response:
+def fhir_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     content = body if isinstance(body, bytes) else orjson.dumps(body)
     return Response(content=content, status_code=status, media_type=FHIR_JSON, headers=headers)
 

@@ -180,7 +180,8 @@ def validate_resource(
             Issue(
                 "error",
                 "invalid",
-                f"{prefix}resourceType '{resource_type}' does not match the URL ('{expected_type}')",
+                f"{prefix}resourceType '{resource_type}' does not match the URL "
+                f"('{expected_type}')",
                 ("resourceType",),
             )
         ]

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from service.errors import FHIRError
@@ -51,15 +51,13 @@ def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-def _stored(row: Resource) -> Stored:
-    return Stored(
-        row.type, row.id, row.version_id, row.last_updated, row.deleted, row.content, row.patient_id
-    )
-
-
 def read(session: Session, resource_type: str, resource_id: str) -> Stored | None:
-    row = session.get(Resource, (resource_type, resource_id))
-    return _stored(row) if row is not None else None
+    row = (
+        session.connection()
+        .execute(_SELECT_CURRENT, {"k_type": resource_type, "k_id": resource_id})
+        .first()
+    )
+    return Stored(*row) if row is not None else None
 
 
 def read_version(
@@ -77,10 +75,10 @@ def read_many(session: Session, resource_type: str, ids: Iterable[str]) -> dict[
     id_list = list(ids)
     if not id_list:
         return {}
-    rows = session.scalars(
-        select(Resource).where(Resource.type == resource_type, Resource.id.in_(id_list))
+    rows = session.connection().execute(
+        select(*_COLUMNS).where(_R.c.type == resource_type, _R.c.id.in_(id_list))
     )
-    return {r.id: _stored(r) for r in rows if not r.deleted}
+    return {r.id: Stored(*r) for r in rows if not r.deleted}
 
 
 def check_if_match(current: Stored | None, if_match: str | None) -> None:
@@ -94,9 +92,43 @@ def check_if_match(current: Stored | None, if_match: str | None) -> None:
         raise FHIRError.of(
             412,
             "conflict",
-            f"Version conflict: If-Match {wanted} but the current version is "
-            f"{current.version_id}",
+            f"Version conflict: If-Match {wanted} but the current version is {current.version_id}",
         )
+
+
+# Statements built once: per-call construction and cache-key generation cost more than the
+# SQL itself on the ingest path.
+# Table-level (Core) statements run on the session's connection skip the ORM's bulk layer.
+_R = Resource.__table__
+_T = ResourceToken.__table__
+_V = ResourceVersion.__table__
+_INSERT_RESOURCE = _R.insert()
+_INSERT_TOKEN = _T.insert()
+_INSERT_VERSION = _V.insert()
+_UPDATE_RESOURCE = _R.update().where(_R.c.type == bindparam("k_type"), _R.c.id == bindparam("k_id"))
+_COLUMNS = (
+    _R.c.type,
+    _R.c.id,
+    _R.c.version_id,
+    _R.c.last_updated,
+    _R.c.deleted,
+    _R.c.content,
+    _R.c.patient_id,
+)
+_SELECT_CURRENT = select(*_COLUMNS).where(
+    _R.c.type == bindparam("k_type"), _R.c.id == bindparam("k_id")
+)
+_SELECT_CURRENT_FOR_UPDATE = _SELECT_CURRENT.with_for_update()
+_DELETE_TOKENS = _T.delete().where(_T.c.type == bindparam("k_type"), _T.c.id == bindparam("k_id"))
+
+
+def _current_row(session: Session, resource_type: str, resource_id: str) -> Stored | None:
+    row = (
+        session.connection()
+        .execute(_SELECT_CURRENT_FOR_UPDATE, {"k_type": resource_type, "k_id": resource_id})
+        .first()
+    )
+    return Stored(*row) if row is not None else None
 
 
 def save(
@@ -107,94 +139,105 @@ def save(
     resource: Mapping[str, Any],
     if_match: str | None = None,
     now: datetime | None = None,
+    known_new: bool = False,
 ) -> tuple[Stored, bool]:
-    """Create or update; returns (stored, created). The body is kept as sent plus meta."""
-    row = session.get(Resource, (resource_type, resource_id), with_for_update=True)
-    current = _stored(row) if row is not None else None
+    """Create or update; returns (stored, created). The body is kept as sent plus meta.
+
+    Core statements, not the ORM unit of work: this is the ingest hot path (ORM flushes cost
+    several times the FHIR validation). `known_new` skips the existence check for ids the
+    server just generated.
+    """
+    current = None if known_new else _current_row(session, resource_type, resource_id)
     check_if_match(current, if_match)
     now = now or utcnow()
-    version = (row.version_id + 1) if row is not None else 1
-    body = dict(resource)
-    body["id"] = resource_id
-    meta = dict(body.get("meta") or {})
+    version = (current.version_id + 1) if current is not None else 1
+    meta = dict(resource.get("meta") or {})
     meta["versionId"] = str(version)
     meta["lastUpdated"] = fhir_instant(now)
     # resourceType and id first, as FHIR servers conventionally serve them
-    ordered = {"resourceType": resource_type, "id": resource_id, "meta": meta}
-    ordered.update({k: v for k, v in body.items() if k not in ordered})
+    ordered: dict[str, Any] = {"resourceType": resource_type, "id": resource_id, "meta": meta}
+    ordered.update({k: v for k, v in resource.items() if k not in ordered})
     content = orjson.dumps(ordered)
     idx = extract(resource_type, resource_id, ordered)
-    created = row is None or row.deleted
-    if row is None:
-        row = Resource(type=resource_type, id=resource_id)
-        session.add(row)
+    created = current is None or current.deleted
+    values = {
+        "version_id": version,
+        "last_updated": now,
+        "deleted": False,
+        "patient_id": idx.patient_id,
+        "status": idx.status,
+        "date_start": idx.date.start if idx.date else None,
+        "date_end": idx.date.end if idx.date else None,
+        "content": content,
+    }
+    key = {"k_type": resource_type, "k_id": resource_id}
+    conn = session.connection()
+    if current is None:
+        conn.execute(_INSERT_RESOURCE, {"type": resource_type, "id": resource_id, **values})
     else:
-        session.execute(
-            delete(ResourceToken).where(
-                ResourceToken.type == resource_type, ResourceToken.id == resource_id
-            )
-        )
-    row.version_id = version
-    row.last_updated = now
-    row.deleted = False
-    row.patient_id = idx.patient_id
-    row.status = idx.status
-    row.date_start = idx.date.start if idx.date else None
-    row.date_end = idx.date.end if idx.date else None
-    row.content = content
-    session.flush()
+        conn.execute(_DELETE_TOKENS, key)
+        conn.execute(_UPDATE_RESOURCE, {**key, **values})
     if idx.tokens:
-        session.add_all(
+        conn.execute(
+            _INSERT_TOKEN,
             [
-                ResourceToken(
-                    type=resource_type, id=resource_id, param=p, system=s[:255], code=c[:255]
-                )
-                for p, s, c in set(idx.tokens)
-            ]
+                {
+                    "type": resource_type,
+                    "id": resource_id,
+                    "param": p,
+                    "system": s[:255],
+                    "code": c[:255],
+                }
+                for p, s, c in sorted(set(idx.tokens))
+            ],
         )
-    session.add(
-        ResourceVersion(
-            type=resource_type,
-            id=resource_id,
-            version_id=version,
-            last_updated=now,
-            method="POST" if created else "PUT",
-            deleted=False,
-            content=content,
-        )
+    conn.execute(
+        _INSERT_VERSION,
+        {
+            "type": resource_type,
+            "id": resource_id,
+            "version_id": version,
+            "last_updated": now,
+            "method": "POST" if created else "PUT",
+            "deleted": False,
+            "content": content,
+        },
     )
-    return _stored(row), created
+    stored = Stored(resource_type, resource_id, version, now, False, content, idx.patient_id)
+    return stored, created
 
 
 def remove(
     session: Session, *, resource_type: str, resource_id: str, now: datetime | None = None
 ) -> Stored | None:
     """Delete (a tombstone version); returns the version that was current, None if none."""
-    row = session.get(Resource, (resource_type, resource_id), with_for_update=True)
-    if row is None or row.deleted:
+    current = _current_row(session, resource_type, resource_id)
+    if current is None or current.deleted:
         return None
-    previous = _stored(row)
     now = now or utcnow()
+    version = current.version_id + 1
     session.execute(
         delete(ResourceToken).where(
             ResourceToken.type == resource_type, ResourceToken.id == resource_id
         )
     )
-    row.version_id += 1
-    row.last_updated = now
-    row.deleted = True
-    session.add(
-        ResourceVersion(
+    session.execute(
+        update(Resource)
+        .where(Resource.type == resource_type, Resource.id == resource_id)
+        .values(version_id=version, last_updated=now, deleted=True)
+    )
+    session.execute(
+        insert(ResourceVersion).values(
             type=resource_type,
             id=resource_id,
-            version_id=row.version_id,
+            version_id=version,
             last_updated=now,
             method="DELETE",
             deleted=True,
             content=None,
         )
     )
-    return previous
+    return current
 
 
 def history(session: Session, resource_type: str, resource_id: str) -> Sequence[ResourceVersion]:

@@ -55,9 +55,7 @@ def _criterion(c: Criterion, resource_type: str) -> ColumnElement[bool]:
 
 
 def _base(query: SearchQuery) -> Select[tuple[Resource]]:
-    stmt = select(Resource).where(
-        Resource.type == query.resource_type, Resource.deleted.is_(False)
-    )
+    stmt = select(Resource).where(Resource.type == query.resource_type, Resource.deleted.is_(False))
     for c in query.criteria:
         stmt = stmt.where(_criterion(c, query.resource_type))
     return stmt
@@ -72,11 +70,12 @@ def search(session: Session, query: SearchQuery) -> tuple[list[bytes], int | Non
     if query.summary_count or query.count == 0:
         return [], total
     order = (
-        [Resource.last_updated.desc(), Resource.id]
-        if query.sort_desc_updated
-        else [Resource.id]
+        [Resource.last_updated.desc(), Resource.id] if query.sort_desc_updated else [Resource.id]
     )
     rows = session.scalars(
-        base.with_only_columns(Resource.content).order_by(*order).offset(query.offset).limit(query.count)
+        base.with_only_columns(Resource.content)
+        .order_by(*order)
+        .offset(query.offset)
+        .limit(query.count)
     ).all()
     return list(rows), total

@@ -7,8 +7,12 @@ from fastapi.testclient import TestClient
 from tests.builders import back_pain, breast_cancer, days_ago, lab, patient, transaction
 
 
-def test_transaction_rewrites_urn_uuid_references(client: TestClient, headers: dict[str, str]) -> None:
-    b = transaction(patient("t1"), lab("t1-ca", "t1", "17861-6", 9.5, "mg/dL", days_ago(2)), method="POST")
+def test_transaction_rewrites_urn_uuid_references(
+    client: TestClient, headers: dict[str, str]
+) -> None:
+    b = transaction(
+        patient("t1"), lab("t1-ca", "t1", "17861-6", 9.5, "mg/dL", days_ago(2)), method="POST"
+    )
     b["entry"][1]["resource"]["subject"] = {"reference": "urn:uuid:t1"}
     r = client.post("/fhir", json=b, headers=headers)
     assert r.status_code == 200, r.text
@@ -43,7 +47,9 @@ def test_transaction_rolls_back_on_a_conflict(client: TestClient, headers: dict[
 
 
 def test_batch_answers_entry_by_entry(client: TestClient, headers: dict[str, str]) -> None:
-    b = transaction(patient("b1"), lab("b1-x", "b1", "17861-6", 9.5, "mg/dL", days_ago(1), status="bogus"))
+    b = transaction(
+        patient("b1"), lab("b1-x", "b1", "17861-6", 9.5, "mg/dL", days_ago(1), status="bogus")
+    )
     b["type"] = "batch"
     b["entry"].append({"request": {"method": "GET", "url": "Patient/b1"}})
     b["entry"].append({"request": {"method": "GET", "url": "Patient?identifier=urn:test:mrn|b1"}})
@@ -62,7 +68,11 @@ def test_batch_answers_entry_by_entry(client: TestClient, headers: dict[str, str
 def test_unserved_types_are_skipped_not_failed(client: TestClient, headers: dict[str, str]) -> None:
     b = transaction(patient("s1"), method="POST")
     b["entry"].append(
-        {"fullUrl": "urn:uuid:claim-1", "resource": {"resourceType": "Claim", "status": "active"}, "request": {"method": "POST", "url": "Claim"}}
+        {
+            "fullUrl": "urn:uuid:claim-1",
+            "resource": {"resourceType": "Claim", "status": "active"},
+            "request": {"method": "POST", "url": "Claim"},
+        }
     )
     r = client.post("/fhir", json=b, headers=headers)
     assert r.status_code == 200
@@ -74,13 +84,23 @@ def test_unserved_types_are_skipped_not_failed(client: TestClient, headers: dict
 def test_bundle_errors(client: TestClient, headers: dict[str, str]) -> None:
     r = client.post("/fhir", json={"resourceType": "Bundle", "type": "collection"}, headers=headers)
     assert r.status_code == 422
-    r = client.post("/fhir", json={"resourceType": "Bundle", "type": "transaction", "entry": [{"resource": patient("x")}]}, headers=headers)
+    r = client.post(
+        "/fhir",
+        json={
+            "resourceType": "Bundle",
+            "type": "transaction",
+            "entry": [{"resource": patient("x")}],
+        },
+        headers=headers,
+    )
     assert r.status_code == 400
     r = client.post("/fhir", json=patient("x"), headers=headers)
     assert r.status_code == 422
 
 
-def test_transaction_with_delete_and_conditional_update(client: TestClient, headers: dict[str, str]) -> None:
+def test_transaction_with_delete_and_conditional_update(
+    client: TestClient, headers: dict[str, str]
+) -> None:
     client.put("/fhir/Condition/d1", json=back_pain("d1", "pd", days_ago(1)), headers=headers)
     b = {
         "resourceType": "Bundle",
@@ -96,4 +116,6 @@ def test_transaction_with_delete_and_conditional_update(client: TestClient, head
     r = client.post("/fhir", json=b, headers=headers)
     assert r.status_code == 200, r.text
     assert client.get("/fhir/Condition/d1", headers=headers).status_code == 410
-    assert client.get("/fhir/Patient?identifier=urn:test:mrn|cu", headers=headers).json()["total"] == 1
+    assert (
+        client.get("/fhir/Patient?identifier=urn:test:mrn|cu", headers=headers).json()["total"] == 1
+    )

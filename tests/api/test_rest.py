@@ -43,7 +43,9 @@ def test_healthz_is_open(client: TestClient) -> None:
 
 
 def test_create_read_vread_history(client: TestClient, headers: dict[str, str]) -> None:
-    r = client.post("/fhir/Patient", json={"resourceType": "Patient", "gender": "female"}, headers=headers)
+    r = client.post(
+        "/fhir/Patient", json={"resourceType": "Patient", "gender": "female"}, headers=headers
+    )
     assert r.status_code == 201
     body = r.json()
     pid = body["id"]
@@ -54,18 +56,27 @@ def test_create_read_vread_history(client: TestClient, headers: dict[str, str]) 
 
     r = client.get(f"/fhir/Patient/{pid}", headers=headers)
     assert r.status_code == 200 and r.json()["gender"] == "female"
-    assert client.get(f"/fhir/Patient/{pid}", headers={**headers, "If-None-Match": 'W/"1"'}).status_code == 304
+    assert (
+        client.get(
+            f"/fhir/Patient/{pid}", headers={**headers, "If-None-Match": 'W/"1"'}
+        ).status_code
+        == 304
+    )
 
     upd = {**r.json(), "gender": "other"}
     r = client.put(f"/fhir/Patient/{pid}", json=upd, headers=headers)
     assert r.status_code == 200 and r.json()["meta"]["versionId"] == "2"
-    assert client.get(f"/fhir/Patient/{pid}/_history/1", headers=headers).json()["gender"] == "female"
+    assert (
+        client.get(f"/fhir/Patient/{pid}/_history/1", headers=headers).json()["gender"] == "female"
+    )
     hist = client.get(f"/fhir/Patient/{pid}/_history", headers=headers).json()
     assert hist["type"] == "history" and hist["total"] == 2
     assert client.get(f"/fhir/Patient/{pid}/_history/9", headers=headers).status_code == 404
 
 
-def test_put_creates_with_client_id_and_body_is_kept(client: TestClient, headers: dict[str, str]) -> None:
+def test_put_creates_with_client_id_and_body_is_kept(
+    client: TestClient, headers: dict[str, str]
+) -> None:
     res = _obs("p1")
     res["note"] = [{"text": "zero-width \u200b kept"}]
     r = client.put("/fhir/Observation/o1", json=res, headers=headers)
@@ -78,9 +89,13 @@ def test_put_creates_with_client_id_and_body_is_kept(client: TestClient, headers
 
 def test_if_match(client: TestClient, headers: dict[str, str]) -> None:
     client.put("/fhir/Patient/pm", json=patient("pm"), headers=headers)
-    ok = client.put("/fhir/Patient/pm", json=patient("pm"), headers={**headers, "If-Match": 'W/"1"'})
+    ok = client.put(
+        "/fhir/Patient/pm", json=patient("pm"), headers={**headers, "If-Match": 'W/"1"'}
+    )
     assert ok.status_code == 200
-    stale = client.put("/fhir/Patient/pm", json=patient("pm"), headers={**headers, "If-Match": 'W/"1"'})
+    stale = client.put(
+        "/fhir/Patient/pm", json=patient("pm"), headers={**headers, "If-Match": 'W/"1"'}
+    )
     assert stale.status_code == 412
     assert stale.json()["resourceType"] == "OperationOutcome"
     assert stale.json()["issue"][0]["code"] == "conflict"
@@ -94,9 +109,13 @@ def test_put_id_mismatch_is_400(client: TestClient, headers: dict[str, str]) -> 
 
 def test_conditional_create(client: TestClient, headers: dict[str, str]) -> None:
     p = {"resourceType": "Patient", "identifier": [{"system": "urn:mrn", "value": "42"}]}
-    first = client.post("/fhir/Patient", json=p, headers={**headers, "If-None-Exist": "identifier=urn:mrn|42"})
+    first = client.post(
+        "/fhir/Patient", json=p, headers={**headers, "If-None-Exist": "identifier=urn:mrn|42"}
+    )
     assert first.status_code == 201
-    again = client.post("/fhir/Patient", json=p, headers={**headers, "If-None-Exist": "identifier=urn:mrn|42"})
+    again = client.post(
+        "/fhir/Patient", json=p, headers={**headers, "If-None-Exist": "identifier=urn:mrn|42"}
+    )
     assert again.status_code == 200 and again.json()["id"] == first.json()["id"]
     via_url = client.post("/fhir/Patient?identifier=urn:mrn|42", json=p, headers=headers)
     assert via_url.status_code == 200 and via_url.json()["id"] == first.json()["id"]
@@ -137,7 +156,10 @@ def test_search_parameters(client: TestClient, headers: dict[str, str]) -> None:
     c = lab("sc", "other", "17861-6", 9.9, "mg/dL", "2026-03-10T10:00:00Z", status="cancelled")
     a["identifier"] = [{"system": "urn:lab", "value": "A-1"}]
     for res in (a, b, c):
-        assert client.put(f"/fhir/Observation/{res['id']}", json=res, headers=headers).status_code == 201
+        assert (
+            client.put(f"/fhir/Observation/{res['id']}", json=res, headers=headers).status_code
+            == 201
+        )
 
     def ids(query: str) -> set[str]:
         r = client.get(f"/fhir/Observation?{query}", headers=headers)
@@ -179,7 +201,7 @@ def test_paging_and_totals(client: TestClient, headers: dict[str, str]) -> None:
     none = client.get("/fhir/Patient?_count=2&_total=none", headers=headers).json()
     assert "total" not in none and len(none["entry"]) == 2
     count = client.get("/fhir/Patient?_summary=count", headers=headers).json()
-    assert count["total"] == 7 and "entry" not in count or count["entry"] == []
+    assert (count["total"] == 7 and "entry" not in count) or count["entry"] == []
     zero = client.get("/fhir/Patient?_count=0&_totalMethod=count", headers=headers).json()
     assert zero["total"] == 7
 
@@ -209,8 +231,18 @@ def test_error_statuses(client: TestClient, headers: dict[str, str], settings: S
     oo(client.get("/fhir/Medication/x", headers=headers), 404)
     big = b'{"resourceType":"Patient","x":"' + b"a" * (settings.max_body_bytes + 10) + b'"}'
     oo(client.post("/fhir/Patient", content=big, headers=headers), 413)
-    oo(client.post("/fhir/Patient", content=b"<Patient/>", headers={**headers, "Content-Type": "application/fhir+xml"}), 415)
-    invalid = oo(client.post("/fhir/Observation", json={**_obs("p"), "status": "bogus"}, headers=headers), 422)
+    oo(
+        client.post(
+            "/fhir/Patient",
+            content=b"<Patient/>",
+            headers={**headers, "Content-Type": "application/fhir+xml"},
+        ),
+        415,
+    )
+    invalid = oo(
+        client.post("/fhir/Observation", json={**_obs("p"), "status": "bogus"}, headers=headers),
+        422,
+    )
     assert invalid["issue"][0]["expression"] == ["Observation.status"]
     typed = oo(
         client.post(
@@ -221,7 +253,10 @@ def test_error_statuses(client: TestClient, headers: dict[str, str], settings: S
         422,
     )
     assert typed["issue"][0]["expression"] == ["Observation.valueQuantity.value"]
-    oo(client.post("/fhir/Observation", json={**_obs("p"), "bogusElement": 1}, headers=headers), 422)
+    oo(
+        client.post("/fhir/Observation", json={**_obs("p"), "bogusElement": 1}, headers=headers),
+        422,
+    )
     oo(client.post("/fhir/Observation", json=patient("x"), headers=headers), 422)
     # Nothing of a rejected request is stored.
     assert client.get("/fhir/Observation", headers=headers).json()["total"] == 0

@@ -368,9 +368,7 @@ def _update(
         record = _record(state, new_id(), now)
         state = replace(state, communications=(*episode.communications, record))
         replaced = [r[0].reference for r in open_requests]
-        text = communication_text(
-            state, why=(*why, *(f"Replaces {ref}." for ref in replaced))
-        )
+        text = communication_text(state, why=(*why, *(f"Replaces {ref}." for ref in replaced)))
         creates.append(
             ResourceWrite(
                 "CommunicationRequest",

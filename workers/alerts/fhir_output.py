@@ -273,7 +273,9 @@ def revoked_communication_request(
     request["status"] = "revoked"
     request["statusReason"] = {"text": status_reason}
     notes = [n for n in request.get("note", ()) if isinstance(n, Mapping)]
-    notes.append({"authorString": settings.device_display, "time": fhir_datetime(now), "text": note})
+    notes.append(
+        {"authorString": settings.device_display, "time": fhir_datetime(now), "text": note}
+    )
     request["note"] = notes
     return request
 

@@ -51,8 +51,11 @@ _SUPPRESSED_BY_KNOWN_METASTASIS: frozenset[FindingCode] = frozenset(
 
 def highest(*priorities: Priority | None) -> Priority | None:
     """The most pressing of the given priorities (None when none is given)."""
-    present = [p for p in priorities if p is not None]
-    return max(present, key=priority_rank) if present else None
+    present: list[Priority] = [p for p in priorities if p is not None]
+    if not present:
+        return None
+    top: Priority = max(present, key=priority_rank)
+    return top
 
 
 def combined_priority(findings: Iterable[EpisodeFinding]) -> Priority | None:
@@ -99,9 +102,7 @@ def episode_finding(finding: Finding) -> EpisodeFinding:
     )
 
 
-def _records(
-    kept: Iterable[EvidenceRecord], new: Iterable[Evidence]
-) -> tuple[EvidenceRecord, ...]:
+def _records(kept: Iterable[EvidenceRecord], new: Iterable[Evidence]) -> tuple[EvidenceRecord, ...]:
     """Recorded evidence plus the assessment's, one per reference (the first record wins)."""
     by_ref = {r.reference: r for r in kept}
     for evidence in new:
@@ -143,9 +144,8 @@ def _is_withdrawn(
         return False  # not visible to an evaluation at this time (out-of-order run)
     if record.date < assessment.at - settings.recent_window(code):
         return False  # aged out of the look-back window
-    if current is not None and any(e.clinical_date > record.date for e in current.evidence):
-        return False  # superseded by a newer record of the same finding
-    return True
+    # Superseded when the same finding now rests on a newer record.
+    return current is None or not any(e.clinical_date > record.date for e in current.evidence)
 
 
 def _withdrawal_reason(assessment: Assessment, code: FindingCode, record: EvidenceRecord) -> str:
@@ -155,10 +155,7 @@ def _withdrawal_reason(assessment: Assessment, code: FindingCode, record: Eviden
     elif assessment.known_bone_metastasis and code in _SUPPRESSED_BY_KNOWN_METASTASIS:
         why = "a bone metastasis is now recorded as known"
     else:
-        why = (
-            "the record no longer supports it (entered in error, refuted, cancelled or "
-            "corrected)"
-        )
+        why = "the record no longer supports it (entered in error, refuted, cancelled or corrected)"
     return f"{record.reference} ({record.display}) no longer supports {label}: {why}"
 
 
@@ -199,9 +196,7 @@ def _merge_finding(
     )
 
 
-def reconcile(
-    episode: EpisodeState, assessment: Assessment, settings: AlertSettings
-) -> Reconciled:
+def reconcile(episode: EpisodeState, assessment: Assessment, settings: AlertSettings) -> Reconciled:
     """The open episode's content after `assessment` (see the module docstring for the rules)."""
     current = {f.code: f for f in assessment.findings}
     findings: list[EpisodeFinding] = []
@@ -230,10 +225,10 @@ def reconcile(
     elif withdrawals:
         # Recompute from what remains, but a withdrawal never raises the priority by itself:
         # any rise must come from the assessment.
-        ceiling = highest(episode.priority, assessment.priority)
-        recomputed = highest(assessment.priority, combined_priority(findings))
-        assert ceiling is not None and recomputed is not None
-        priority = min(recomputed, ceiling, key=priority_rank)
+        ceiling = highest(episode.priority, assessment.priority) or episode.priority
+        recomputed = highest(assessment.priority, combined_priority(findings)) or ceiling
+        lowest: Priority = min(recomputed, ceiling, key=priority_rank)
+        priority = lowest
     else:
         priority = highest(episode.priority, assessment.priority)
     return Reconciled(

@@ -24,7 +24,8 @@ from workers.rules.model import FindingCode
 class AlertSettings:
     """Who is told, who is speaking, and which URLs the service's own codes live under."""
 
-    oncology_team: str = "CareTeam/oncology"  # CommunicationRequest.recipient (ALERTS_ONCOLOGY_TEAM)
+    # CommunicationRequest.recipient; the worker passes ALERTS_ONCOLOGY_TEAM.
+    oncology_team: str = "CareTeam/oncology"
     device: str = "Device/fhir-alerts"  # Flag.author, CommunicationRequest.requester/sender
     device_display: str = "fhir-alerts bone-metastasis surveillance"
     code_system_base: str = CODE_SYSTEM_BASE

@@ -30,13 +30,13 @@ _RED_FLAG_CODES: tuple[str, ...] = get_args(RedFlagCode)
 def _finding_code(value: object) -> FindingCode:
     if value not in FINDING_CODES:
         raise ValueError(f"unknown finding code {value!r}")
-    return cast(FindingCode, value)
+    return value
 
 
 def _priority(value: object) -> Priority:
     if value not in PRIORITY_ORDER:
         raise ValueError(f"unknown priority {value!r}")
-    return cast(Priority, value)
+    return value
 
 
 def _red_flag_code(value: object) -> RedFlagCode:
@@ -48,7 +48,7 @@ def _red_flag_code(value: object) -> RedFlagCode:
 def _status(value: object) -> EpisodeStatus:
     if value not in ("open", "closed"):
         raise ValueError(f"unknown episode status {value!r}")
-    return cast(EpisodeStatus, value)
+    return value
 
 
 def _time(value: object) -> datetime:
@@ -83,8 +83,9 @@ class EvidenceRecord:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> EvidenceRecord:
-        return cls(str(data["reference"]), str(data["kind"]), _time(data["date"]),
-                   str(data["display"]))
+        return cls(
+            str(data["reference"]), str(data["kind"]), _time(data["date"]), str(data["display"])
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from workers.alerts.codes import FINDING_DISPLAY
-from workers.alerts.state import EpisodeFinding, EpisodeState
+from workers.alerts.state import EpisodeFinding, EpisodeState, EvidenceRecord
 from workers.rules.model import Finding, FindingCode, Priority, priority_rank
 
 _BASELINE_FINDINGS: frozenset[FindingCode] = frozenset({"rising-calcium", "rising-alp"})
@@ -39,7 +39,7 @@ def finding_facts(finding: Finding) -> str:
             limits.append(f"baseline {_number(finding.baseline)}{unit}{ratio}")
         elif finding.code in _BASELINE_FINDINGS:
             limits.append("no baseline in the previous year")
-        text = f"Value judged {finding.comparator or ''}{_number(finding.value)}{unit}"
+        text = f"Value {finding.comparator or ''}{_number(finding.value)}{unit}"
         if limits:
             text += f" ({'; '.join(limits)})"
         if finding.comparator:
@@ -100,6 +100,20 @@ def recommended_actions(findings: Sequence[EpisodeFinding], overall: Priority) -
     return tuple(actions)
 
 
+def _sentence(text: str) -> str:
+    """Text to splice into a list: without its closing full stop."""
+    return text.strip().rstrip(".")
+
+
+def _cite(evidence: EvidenceRecord) -> str:
+    """An evidence record in words, its date (unless its display has it) and its reference."""
+    date = evidence.date.date().isoformat()
+    shown = _sentence(evidence.display)
+    if date not in shown:
+        shown += f" ({date})"
+    return f"{shown} [{evidence.reference}]"
+
+
 def communication_text(state: EpisodeState, *, why: Sequence[str]) -> str:
     """The payload of a CommunicationRequest: a self-contained account of the episode now."""
     lines = [
@@ -116,24 +130,15 @@ def communication_text(state: EpisodeState, *, why: Sequence[str]) -> str:
         if finding.facts:
             line += f" {finding.facts}"
         lines.append(line)
-        lines.append(
-            "  Evidence: "
-            + "; ".join(
-                f"{e.display} ({e.date.date().isoformat()}) [{e.reference}]"
-                for e in finding.evidence
-            )
-            + "."
-        )
+        lines.append("  Evidence: " + "; ".join(_cite(e) for e in finding.evidence) + ".")
     if state.red_flags:
-        lines.append("Red flags: " + "; ".join(r.text for r in state.red_flags) + ".")
+        lines.append("Red flags: " + "; ".join(_sentence(r.text) for r in state.red_flags) + ".")
     else:
         lines.append("Red flags: none found.")
     if state.priority_history:
         lines.append(f"Why this priority: {state.priority_history[-1].reason}")
-    lines.append(
-        "Recommended action: " + "; ".join(recommended_actions(state.findings, state.priority))
-        + "."
-    )
+    lines.append("Recommended action:")
+    lines.extend(f"- {a}" for a in recommended_actions(state.findings, state.priority))
     lines.append(
         f"Rule set {state.ruleset_version}. Raised by automated surveillance to support "
         "clinical review; this is not a diagnosis."

@@ -50,19 +50,27 @@ class Analyte:
     stream_by_code: tuple[tuple[str, str], ...] = ()  # ("system|code", stream) exceptions
     unit_optional: bool = False  # scores may come without a unit
     value_range: tuple[float, float] | None = None  # values outside are skipped with a note
+    _streams: dict[tuple[object, object], str] = field(
+        init=False, repr=False, compare=False, hash=False
+    )
 
-    def stream_for(self, system: str, code: str) -> str | None:
-        key = f"{system}|{code}"
-        for candidate, stream in self.stream_by_code:
-            if candidate == key:
-                return stream
-        return None
+    def __post_init__(self) -> None:
+        streams: dict[tuple[object, object], str] = {}
+        for key, stream in self.stream_by_code:
+            system, _, code = key.rpartition("|")
+            streams[(system, code)] = stream
+        object.__setattr__(self, "_streams", streams)
+
+    def stream_for(self, system: object, code: object) -> str | None:
+        """The stream of a coding when it has its own (bone-specific ALP), else None."""
+        return self._streams.get((system, code))
 
 
 def _priority(value: object) -> Priority:
-    if value not in PRIORITY_ORDER:
-        raise ValueError(f"unknown priority {value!r}")
-    return cast(Priority, value)
+    for priority in PRIORITY_ORDER:
+        if value == priority:
+            return priority
+    raise ValueError(f"unknown priority {value!r}")
 
 
 def _finding_codes(values: object) -> frozenset[FindingCode]:
@@ -177,7 +185,9 @@ def config_from_data(data: Mapping[str, Any], value_sets: tuple[ValueSetDef, ...
             quantity=str(a["quantity"]),
             unit=str(a["unit"]),
             upper_limit=None if a.get("upper_limit") is None else float(a["upper_limit"]),
-            stream_by_code=tuple(sorted((str(k), str(v)) for k, v in a.get("stream_by_code", {}).items())),
+            stream_by_code=tuple(
+                sorted((str(k), str(v)) for k, v in a.get("stream_by_code", {}).items())
+            ),
             unit_optional=bool(a.get("unit_optional", False)),
             value_range=(
                 None

@@ -8,7 +8,7 @@ gap between "30 days" and "31 days". Datetimes are still used to order records w
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from functools import lru_cache
 
 
@@ -33,6 +33,8 @@ def parse_fhir_datetime(value: str) -> datetime | None:
         return None
     if parsed.tzinfo is None:
         return parsed.replace(tzinfo=UTC)
+    if parsed.tzinfo is UTC:
+        return parsed
     return parsed.astimezone(UTC)
 
 
@@ -56,6 +58,11 @@ def as_utc(moment: datetime) -> datetime:
     if moment.tzinfo is None:
         return moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC)
+
+
+def iso_ordinal(day: int) -> str:
+    """A calendar-day ordinal as an ISO date."""
+    return date.fromordinal(day).isoformat()
 
 
 def iso_day(moment: datetime) -> str:

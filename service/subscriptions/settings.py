@@ -1,0 +1,42 @@
+"""Delivery settings (`ALERTS_DELIVERY_*`), shared by the relay and the delivery task.
+
+Read when used rather than once per process, so a test (or an operator restarting nothing)
+can shorten the back-off through the environment. Defaults: a first retry after 30 s, doubling
+up to 6 h, 12 attempts (about 14.5 h of trying) before a delivery is given up and its
+subscription is put in `error`.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class DeliverySettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ALERTS_DELIVERY_", extra="ignore")
+
+    base_delay_seconds: float = Field(default=30.0, gt=0)
+    max_delay_seconds: float = Field(default=6 * 3600.0, gt=0)
+    max_attempts: int = Field(default=12, ge=1)
+    # One HTTP attempt (connect + send + answer).
+    timeout_seconds: float = Field(default=10.0, gt=0)
+    # A delivery handed to the broker and not attempted within this time is handed out again
+    # (the message was lost, or the worker died before starting it).
+    claim_seconds: float = Field(default=300.0, gt=0)
+    # Public FHIR base written into notification Bundle.entry.fullUrl; unset = no fullUrl.
+    fhir_base: str | None = None
+
+    def retry_delay(self, failures: int) -> float:
+        return retry_delay(failures, base=self.base_delay_seconds, cap=self.max_delay_seconds)
+
+    @property
+    def in_flight_seconds(self) -> float:
+        """How long an attempt may be running before another worker may try again."""
+        return self.timeout_seconds * 3 + 30
+
+
+def retry_delay(failures: int, *, base: float, cap: float) -> float:
+    """Seconds to wait after the `failures`-th failed attempt: base, 2*base, 4*base... <= cap."""
+    if failures < 1:
+        return 0.0
+    return min(cap, base * 2.0 ** min(failures - 1, 62))

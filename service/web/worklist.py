@@ -1,0 +1,202 @@
+"""Builds the worklist from stored Flags and CommunicationRequests.
+
+Reads go through `service.interactions` with the signed-in nurse's principal, so the page can
+show nothing the nurse's token could not read through the API. An entry is one open concern
+episode (an active `bone-metastasis-risk` Flag), or an open alert request without a Flag; it
+waits for acknowledgement while it has an open request, and leaves the list when its Flag is
+closed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import orjson
+from sqlalchemy.orm import Session
+
+from service import interactions
+from service.errors import FHIRError
+from service.interactions import WriteContext
+from service.web import codes as c
+from service.web import extract as x
+from service.web.models import Alert, EvidenceItem, Finding, RedFlag, Worklist
+from service.web.trend import alp_series, calcium_series, chart, trend_search_codes
+
+JSON = dict[str, Any]
+_PAGE = 500
+_ALERT_CATEGORY = f"{c.COMMUNICATION_CATEGORY_SYSTEM}|alert"
+_EVIDENCE_TYPES = frozenset({"Observation", "Condition"})
+
+
+def search_all(
+    session: Session, ctx: WriteContext, rtype: str, items: Sequence[tuple[str, str]]
+) -> list[JSON]:
+    found: list[JSON] = []
+    offset = 0
+    while True:
+        page = [*items, ("_count", str(_PAGE)), ("_offset", str(offset)), ("_total", "none")]
+        _q, rows, _total = interactions.search(session, ctx, rtype, page)
+        found.extend(orjson.loads(r) for r in rows)
+        if len(rows) < _PAGE:
+            return found
+        offset += _PAGE
+
+
+def read_json(session: Session, ctx: WriteContext, ref: str) -> JSON | None:
+    """The resource a reference names, or None when it is gone or not readable."""
+    rtype, _, rid = ref.partition("/")
+    if not rid or "/" in rid:
+        return None
+    try:
+        return interactions.read(session, ctx, rtype, rid).json()
+    except FHIRError:
+        return None
+
+
+def _version(resource: Mapping[str, Any]) -> str | None:
+    meta = resource.get("meta")
+    version = meta.get("versionId") if isinstance(meta, Mapping) else None
+    return str(version) if version else None
+
+
+def _flag_ref(request: Mapping[str, Any]) -> str | None:
+    for about in request.get("about") or ():
+        ref = x.reference(about)
+        if ref and ref.startswith("Flag/"):
+            return ref
+    return None
+
+
+@dataclass
+class _Episode:
+    patient_ref: str
+    flag: JSON | None = None
+    requests: list[JSON] = field(default_factory=list)  # every alert request of the episode
+
+
+def _episodes(session: Session, ctx: WriteContext) -> list[_Episode]:
+    flags = search_all(session, ctx, "Flag", [("status", "active"), ("code", c.FLAG_CODE)])
+    by_flag = {f"Flag/{f['id']}": _Episode(x.reference(f.get("subject")) or "", f) for f in flags}
+    loose: list[_Episode] = []
+    statuses = ",".join(sorted(c.OPEN_COMMUNICATION_STATUSES))
+    open_requests = search_all(
+        session, ctx, "CommunicationRequest", [("status", statuses), ("category", _ALERT_CATEGORY)]
+    )
+    for request in open_requests:
+        ref = _flag_ref(request)
+        if ref is None or read_json(session, ctx, ref) is None:
+            loose.append(_Episode(x.reference(request.get("subject")) or "", None, [request]))
+        # A request whose Flag is stored but no longer active is being revoked by the worker.
+    patients = {e.patient_ref for e in by_flag.values()}
+    for patient_ref in sorted(patients):
+        pid = patient_ref.removeprefix("Patient/")
+        if not patient_ref.startswith("Patient/") or not pid:
+            continue
+        for request in search_all(
+            session, ctx, "CommunicationRequest", [("patient", pid), ("category", _ALERT_CATEGORY)]
+        ):
+            episode = by_flag.get(_flag_ref(request) or "")
+            if episode is not None:
+                episode.requests.append(request)
+    return [*by_flag.values(), *loose]
+
+
+def _evidence(session: Session, ctx: WriteContext, refs: Sequence[str]) -> tuple[EvidenceItem, ...]:
+    items: list[EvidenceItem] = []
+    for ref in dict.fromkeys(refs):
+        resource = read_json(session, ctx, ref) if ref.split("/")[0] in _EVIDENCE_TYPES else None
+        if resource is None:
+            items.append(EvidenceItem(ref, ref, "", None, None, "not available"))
+            continue
+        when = x.clinical_date(resource)
+        if resource.get("resourceType") == "Observation":
+            value = x.observation_value(resource)
+        else:
+            value = x.concept_text(resource.get("clinicalStatus")) or None
+        status = resource.get("status")
+        note = f"status {status}" if status not in (None, "final") else None
+        items.append(
+            EvidenceItem(
+                ref,
+                x.concept_text(resource.get("code")) or ref,
+                x.show_when(when),
+                x.parse_when(when),
+                value,
+                note,
+            )
+        )
+    items.sort(key=lambda e: (e.sort_when is None, e.sort_when or datetime.min, e.reference))
+    return tuple(items)
+
+
+def _ack_text(request: Mapping[str, Any]) -> str:
+    for note in reversed(request.get("note") or []):
+        if isinstance(note, Mapping) and note.get("text") == c.ACK_NOTE_TEXT:
+            who = note.get("authorString") or "a nurse"
+            return f"by {who} at {x.show_when(note.get('time'))}"
+    meta = request.get("meta") or {}
+    return f"at {x.show_when(meta.get('lastUpdated'))}" if meta.get("lastUpdated") else ""
+
+
+def _alert(session: Session, ctx: WriteContext, ep: _Episode, now: datetime) -> Alert:
+    flag = ep.flag or {}
+    requests = sorted(ep.requests, key=lambda r: str(r.get("authoredOn") or ""))
+    open_requests = [r for r in requests if r.get("status") in c.OPEN_COMMUNICATION_STATUSES]
+    current = open_requests[-1] if open_requests else (requests[-1] if requests else {})
+    priority = str(current.get("priority") or "")
+    for ext in x.extensions(flag, c.ALERT_PRIORITY_URL):
+        priority = priority or str(ext.get("valueCode") or "")
+    authored = [t for t in (x.parse_when(r.get("authoredOn")) for r in requests) if t]
+    raised = min(authored) if authored else x.parse_when((flag.get("period") or {}).get("start"))
+    findings = tuple(
+        Finding(x.coding_display(e.get("valueCodeableConcept")),
+                x.concept_text(e.get("valueCodeableConcept")))
+        for e in x.extensions(flag, c.FINDING_EXTENSION_URL)
+    ) or tuple(Finding(x.concept_text(rc), "") for rc in current.get("reasonCode") or ())
+    red_flags = tuple(
+        RedFlag(x.coding_display(e.get("valueCodeableConcept")),
+                x.concept_text(e.get("valueCodeableConcept")))
+        for e in x.extensions(flag, c.RED_FLAG_EXTENSION_URL)
+    )
+    refs = [x.reference(e.get("valueReference")) for e in x.extensions(flag, c.FLAG_DETAIL_URL)]
+    refs += [x.reference(r) for r in current.get("reasonReference") or ()]
+    payload = [p for p in current.get("payload") or () if isinstance(p, Mapping)]
+    summary = next((str(p["contentString"]) for p in payload if "contentString" in p), "")
+    patient: JSON | None = None
+    observations: list[JSON] = []
+    if ep.patient_ref.startswith("Patient/"):
+        patient = read_json(session, ctx, ep.patient_ref)
+        pid = ep.patient_ref.removeprefix("Patient/")
+        observations = search_all(
+            session, ctx, "Observation", [("patient", pid), ("code", trend_search_codes())]
+        )
+    return Alert(
+        patient_ref=ep.patient_ref or "unknown patient",
+        patient_name=x.patient_name(patient),
+        priority=priority or "routine",
+        raised=raised,
+        raised_text=x.show_when(raised.isoformat()) if raised else "",
+        age_text=x.show_age(raised, now),
+        flag_id=flag.get("id"),
+        flag_version=_version(flag) if flag else None,
+        request_id=open_requests[-1]["id"] if open_requests else None,
+        request_version=_version(open_requests[-1]) if open_requests else None,
+        acknowledged=None if open_requests or not requests else _ack_text(requests[-1]),
+        summary=summary,
+        findings=findings,
+        red_flags=red_flags,
+        evidence=_evidence(session, ctx, [r for r in refs if r]),
+        charts=(chart(calcium_series(observations)), chart(alp_series(observations))),
+    )
+
+
+def load_worklist(session: Session, ctx: WriteContext, now: datetime) -> Worklist:
+    alerts = sorted((_alert(session, ctx, ep, now) for ep in _episodes(session, ctx)),
+                    key=lambda a: a.sort_key)
+    return Worklist(
+        waiting=tuple(a for a in alerts if a.request_id),
+        acknowledged=tuple(a for a in alerts if not a.request_id),
+    )
