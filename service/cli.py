@@ -92,6 +92,54 @@ def token(
 
 
 @app.command()
+def replay(
+    paths: Annotated[
+        list[Path], typer.Argument(help="Files or folders of .json, .ndjson, .json.gz")
+    ],
+    url: Annotated[str, typer.Option(help="The server's base URL")] = "http://127.0.0.1:8000",
+    token: Annotated[
+        str | None,
+        typer.Option(
+            help="Bearer token (default: $ALERTS_TOKEN, else minted from the local configuration)"
+        ),
+    ] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            help="Judge the replayed patients as of this ISO datetime (default: the "
+            "expectation files' asOf)",
+        ),
+    ] = None,
+    expect: Annotated[
+        Path | None,
+        typer.Option(help="An .expect.json file, or a folder of them, to diff the alerts against"),
+    ] = None,
+    batch_size: Annotated[
+        int, typer.Option(min=1, help="Loose resources per batch Bundle")
+    ] = 100,
+    wait_timeout: Annotated[
+        float, typer.Option(help="Seconds to wait for the evaluations to finish")
+    ] = 600.0,
+) -> None:
+    """Send FHIR files to a running server, wait for evaluation, print (and diff) the alerts."""
+    from service.replay import ReplayOptions, run
+    from service.replay.render import console
+
+    options = ReplayOptions(
+        paths=paths,
+        url=url,
+        token=token,
+        as_of=as_of,
+        expect=expect,
+        batch_size=batch_size,
+        wait_timeout=wait_timeout,
+    )
+    result = run(options, out=console(), err=console(stderr=True))
+    raise typer.Exit(result.exit_code)
+
+
+@app.command()
 def evaluate(
     paths: Annotated[list[Path], typer.Argument(help="Files or folders of FHIR JSON")],
     as_of: Annotated[

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from service.store import outbox
 from service.store.db import transaction
+from service.subscriptions.relay import DELIVER_TASK, DeliveryRelay
 
 log = logging.getLogger(__name__)
 
@@ -33,10 +34,17 @@ class CeleryDispatcher:
 
         self._app = Celery("fhir-alerts-relay", broker=broker_url)
         self._app.conf.broker_transport_options = {"visibility_timeout": visibility_timeout}
-        self._app.conf.task_routes = {EVALUATE_TASK: {"queue": "evaluate"}}
+        self._app.conf.task_routes = {
+            EVALUATE_TASK: {"queue": "evaluate"},
+            DELIVER_TASK: {"queue": "deliver"},
+        }
 
     def __call__(self, patient_id: str, upto: int) -> None:
         self._app.send_task(EVALUATE_TASK, args=[patient_id, upto], queue="evaluate")
+
+    def deliver(self, delivery_id: int, claim: str) -> None:
+        """Publishes one notification attempt to the `deliver` queue."""
+        self._app.send_task(DELIVER_TASK, args=[delivery_id, claim], queue="deliver")
 
 
 class Relay:
@@ -55,10 +63,16 @@ class Relay:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        # A dispatcher that can also hand out notifications gets a delivery relay beside this
+        # one (its own thread: a slow receiver never holds up evaluations).
+        deliver = getattr(dispatch, "deliver", None)
+        self._deliveries = DeliveryRelay(factory, deliver, interval=interval) if deliver else None
 
     def nudge(self) -> None:
         """A write just committed: look now rather than at the next tick."""
         self._wake.set()
+        if self._deliveries is not None:
+            self._deliveries.nudge()
 
     def run_once(self) -> int:
         with transaction(self._factory) as session:
@@ -88,10 +102,14 @@ class Relay:
         if self._thread is None:
             self._thread = threading.Thread(target=self._loop, name="outbox-relay", daemon=True)
             self._thread.start()
+        if self._deliveries is not None:
+            self._deliveries.start()
 
     def stop(self) -> None:
         self._stop.set()
         self._wake.set()
+        if self._deliveries is not None:
+            self._deliveries.stop()
         if self._thread is not None:
             self._thread.join(timeout=30)
             self._thread = None

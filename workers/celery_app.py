@@ -16,7 +16,9 @@ from service.config import get_settings
 def make_celery() -> Celery:
     settings = get_settings()
     app = Celery(
-        "fhir-alerts", broker=settings.broker_url or "memory://", include=["workers.tasks"]
+        "fhir-alerts",
+        broker=settings.broker_url or "memory://",
+        include=["workers.tasks", "workers.delivery.tasks"],
     )
     app.conf.update(
         task_acks_late=True,

@@ -14,12 +14,30 @@ from service.api.app import create_app
 from service.config import Settings
 from service.relay import Dispatcher
 from workers import tasks
+from workers.delivery import tasks as delivery_tasks
 
 log = logging.getLogger(__name__)
 
 
+class InProcessDispatcher:
+    """Evaluations (outbox relay) and notification attempts (delivery relay), in-process."""
+
+    def __init__(self, evaluate: Dispatcher) -> None:
+        self._evaluate = evaluate
+
+    def __call__(self, patient_id: str, upto: int) -> None:
+        self._evaluate(patient_id, upto)
+
+    def deliver(self, delivery_id: int, claim: str) -> None:
+        result = delivery_tasks.deliver_notification.apply(args=[delivery_id, claim])
+        if result.failed():
+            # The delivery stays pending; the relay hands it out again when its lease ends.
+            log.error("in-process delivery %s failed", delivery_id)
+
+
 def in_process_dispatcher(settings: Settings) -> Dispatcher:
     tasks.configure(settings)
+    delivery_tasks.configure(settings)
 
     def dispatch(patient_id: str, upto: int) -> None:
         result = tasks.evaluate_patient.apply(args=[patient_id, upto])
@@ -27,7 +45,7 @@ def in_process_dispatcher(settings: Settings) -> Dispatcher:
             # Left to the relay's stale-dispatch sweep: the outbox rows stay until done.
             log.error("in-process evaluation of Patient/%s failed", patient_id)
 
-    return dispatch
+    return InProcessDispatcher(dispatch)
 
 
 def build_app(settings: Settings, *, start_relay: bool = True) -> FastAPI:

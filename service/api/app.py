@@ -15,6 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+import service.subscriptions  # noqa: F401 - serves the Subscription type
 from service import __version__
 from service.api import fhir_routes, ops_routes
 from service.api.responses import fhir_response
@@ -23,6 +24,7 @@ from service.errors import FHIRError, Issue, operation_outcome
 from service.relay import CeleryDispatcher, Dispatcher, Relay
 from service.store.db import session_factory
 from service.store.migrate import upgrade
+from service.web import routes as web_routes
 
 log = logging.getLogger(__name__)
 
@@ -111,4 +113,5 @@ def create_app(
     _install_error_handlers(app)
     app.include_router(ops_routes.router)
     app.include_router(fhir_routes.router)
+    app.include_router(web_routes.router)
     return app

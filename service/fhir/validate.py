@@ -42,6 +42,7 @@ _REQUIRED_CODES: dict[str, dict[str, frozenset[str]]] = {
         "priority": frozenset({"routine", "urgent", "asap", "stat"}),
     },
     "Patient": {"gender": frozenset({"male", "female", "other", "unknown"})},
+    "Subscription": {"status": frozenset({"requested", "active", "error", "off"})},
 }
 
 _CONDITION_CLINICAL = (

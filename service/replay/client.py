@@ -51,9 +51,8 @@ def resolve_token(explicit: str | None) -> str:
     from service.auth import mint
     from service.config import get_settings
 
-    return mint(
-        get_settings().signing_secret(), scope="system/*.*", ttl=6 * 3600, subject="fhir-alerts-replay"
-    )
+    secret = get_settings().signing_secret()
+    return mint(secret, scope="system/*.*", ttl=6 * 3600, subject="fhir-alerts-replay")
 
 
 def _body(response: httpx.Response) -> Any:

@@ -346,4 +346,3 @@ def diff(
     for patient in sorted(wanted):
         out.extend(diff_patient(wanted[patient], actual.get(patient)))
     return out
-

@@ -6,6 +6,8 @@ patients'), and rows are sorted, so replaying the same files twice prints the sa
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Mapping, Sequence
 
 from rich.console import Console
@@ -23,6 +25,14 @@ from rich.table import Table
 from rich.text import Text
 
 from service.replay.expectations import AlertSummary, Mismatch, PatientExpectation
+
+
+def console(*, stderr: bool = False) -> Console:
+    """A console for the command line: the terminal's width on a terminal, and 132 columns when
+    the output goes to a file or a CI log (unless COLUMNS says otherwise), so tables stay whole."""
+    stream = sys.stderr if stderr else sys.stdout
+    width = None if stream.isatty() or "COLUMNS" in os.environ else 132
+    return Console(stderr=stderr, width=width)
 
 
 class ResourceRateColumn(ProgressColumn):
@@ -62,8 +72,8 @@ def alerts_table(
     table.add_column("Patient", no_wrap=True)
     table.add_column("Alert")
     table.add_column("Priority")
-    table.add_column("Findings")
-    table.add_column("Red flags")
+    table.add_column("Findings", overflow="fold")
+    table.add_column("Red flags", overflow="fold")
     table.add_column("Evidence", overflow="fold")
     for patient in sorted(patients):
         got = actual.get(patient) or AlertSummary(patient)
@@ -88,7 +98,7 @@ def _priority_style(priority: str | None) -> str:
 
 def diff_table(mismatches: Sequence[Mismatch]) -> Table:
     table = Table(title="Differences from the expected alerts", title_style="bold red")
-    table.add_column("Fixture")
+    table.add_column("Fixture", overflow="fold")
     table.add_column("Patient", no_wrap=True)
     table.add_column("Field")
     table.add_column("Expected", style="green", overflow="fold")

@@ -6,20 +6,20 @@
   fullUrl so references between entries still resolve;
 - single resources and ndjson lines are gathered into batches of `batch_size`.
 
-Files are read lazily, in the sorted order `service.files` gives, and loose resources are sent
-before the next Bundle so the order of the data is kept.
+Files are listed by `service.files` (sorted; `*.expect.json` skipped) and read lazily here, one
+ndjson line at a time, so a bad line is reported on its own and the rest still goes. Loose
+resources are sent before the next Bundle, so the order of the data is kept.
 """
 
 from __future__ import annotations
 
+import gzip
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import orjson
-
-from service.files import load_file
 
 JSON = dict[str, Any]
 
@@ -93,8 +93,34 @@ def as_batch(bundle: Mapping[str, Any], where: str) -> tuple[Upload, list[ReadPr
     return Upload(where, _batch(entries), origins), problems
 
 
-def _line_label(path: Path, index: int, many: bool) -> str:
-    return f"{path.name} line {index + 1}" if many else path.name
+def _objects(path: Path) -> Iterator[tuple[str, Any]]:
+    """(label, JSON object) for each object in a file; an unreadable file or ndjson line comes
+    as a ReadProblem of its own, so one bad line does not lose the rest of the file."""
+    try:
+        raw = path.read_bytes()
+        if path.name.endswith(".gz"):
+            raw = gzip.decompress(raw)
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        yield path.name, ReadProblem(path.name, f"cannot be read ({type(exc).__name__})")
+        return
+    if ".ndjson" in path.name:
+        for i, line in enumerate(raw.splitlines()):
+            if not line.strip():
+                continue
+            where = f"{path.name} line {i + 1}"
+            try:
+                yield where, orjson.loads(line)
+            except orjson.JSONDecodeError:
+                yield where, ReadProblem(where, "not valid JSON")
+        return
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        yield path.name, ReadProblem(path.name, f"not valid JSON (at byte {exc.pos})")
+        return
+    items = data if isinstance(data, list) else [data]
+    for i, obj in enumerate(items):
+        yield (f"{path.name} [{i}]" if isinstance(data, list) else path.name), obj
 
 
 def plan(files: Iterable[Path], batch_size: int = 100) -> Iterator[Event]:
@@ -112,15 +138,10 @@ def plan(files: Iterable[Path], batch_size: int = 100) -> Iterator[Event]:
             pending_origins.clear()
 
     for path in files:
-        try:
-            objects = load_file(path)
-        except (OSError, ValueError) as exc:  # orjson.JSONDecodeError is a ValueError
-            yield ReadProblem(path.name, f"cannot be read as FHIR JSON ({type(exc).__name__})")
-            yield FileDone(path)
-            continue
-        many = ".ndjson" in path.name or len(objects) > 1
-        for i, obj in enumerate(objects):
-            where = _line_label(path, i, many)
+        for where, obj in _objects(path):
+            if isinstance(obj, ReadProblem):
+                yield obj
+                continue
             if not _is_resource(obj):
                 yield ReadProblem(where, "not a FHIR resource (no resourceType)")
                 continue
@@ -138,8 +159,7 @@ def plan(files: Iterable[Path], batch_size: int = 100) -> Iterator[Event]:
             pending_origins.append(where)
             if len(pending) >= batch_size:
                 yield from flush()
-        yield from flush()
-        yield FileDone(path)
+        yield FileDone(path)  # loose resources may still wait for a fuller batch
     yield from flush()
 
 
@@ -180,7 +200,7 @@ def entry_problems(upload: Upload, response: Mapping[str, Any]) -> list[ReadProb
 
 
 def _type_id(ref: str) -> str | None:
-    """"Type/id" from a relative or absolute reference or location (with or without _history)."""
+    """ "Type/id" from a relative or absolute reference or location (with or without _history)."""
     parts = ref.split("/")
     if "_history" in parts:
         parts = parts[: parts.index("_history")]

@@ -8,6 +8,8 @@ from typing import Any
 
 import orjson
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from service.store.models import Episode, PatientLock
@@ -17,13 +19,24 @@ from service.store.resources import utcnow
 def lock_patient(session: Session, patient_id: str) -> PatientLock:
     """Take the patient's row lock (PostgreSQL: SELECT FOR UPDATE; SQLite: the write lock that
     BEGIN IMMEDIATE already holds), creating the row on first use."""
-    lock = session.get(PatientLock, patient_id, with_for_update=True)
-    if lock is None:
-        session.add(PatientLock(patient_id=patient_id))
-        session.flush()
-        lock = session.get(PatientLock, patient_id, with_for_update=True)
-        assert lock is not None
+    ensure_lock_row(session, patient_id)
+    lock = session.get(PatientLock, patient_id, with_for_update=True, populate_existing=True)
+    assert lock is not None
     return lock
+
+
+def ensure_lock_row(session: Session, patient_id: str, as_of: datetime | None = None) -> None:
+    """Create the patient's lock row if missing, race-free (ON CONFLICT DO NOTHING works on
+    both SQLite and PostgreSQL); with `as_of`, also set the patient's evaluation clock."""
+    dialect = session.get_bind().dialect.name
+    insert_fn = pg_insert if dialect == "postgresql" else sqlite_insert
+    stmt = insert_fn(PatientLock).values(patient_id=patient_id, as_of=as_of)
+    if as_of is None:
+        session.execute(stmt.on_conflict_do_nothing(index_elements=["patient_id"]))
+    else:
+        session.execute(
+            stmt.on_conflict_do_update(index_elements=["patient_id"], set_={"as_of": as_of})
+        )
 
 
 def patient_clock(session: Session, patient_id: str) -> datetime | None:

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from service.store.models import Outbox, PatientLock
+from service.store.models import Outbox
 from service.store.resources import utcnow
 
 
@@ -30,12 +30,10 @@ def enqueue(session: Session, patient_ids: Iterable[str], *, as_of: datetime | N
     ids = sorted(set(patient_ids))
     session.add_all([Outbox(patient_id=p, created_at=now) for p in ids])
     if as_of is not None:
+        from service.store.episodes import ensure_lock_row
+
         for p in ids:
-            lock = session.get(PatientLock, p)
-            if lock is None:
-                session.add(PatientLock(patient_id=p, as_of=as_of))
-            else:
-                lock.as_of = as_of
+            ensure_lock_row(session, p, as_of)
 
 
 def due(session: Session, *, redispatch_after: float, limit: int = 500) -> list[Due]:

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from service.errors import FHIRError
 from service.fhir.index import extract
 from service.store.models import Resource, ResourceToken, ResourceVersion
+from service.subscriptions.hook import on_save
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +158,15 @@ def save(
     # resourceType and id first, as FHIR servers conventionally serve them
     ordered: dict[str, Any] = {"resourceType": resource_type, "id": resource_id, "meta": meta}
     ordered.update({k: v for k, v in resource.items() if k not in ordered})
+    ordered = on_save(
+        session,
+        resource_type=resource_type,
+        resource_id=resource_id,
+        version_id=version,
+        resource=ordered,
+        previous=current.content if current is not None and not current.deleted else None,
+        now=now,
+    )  # Subscription: accepted/normalised; Flag, CommunicationRequest: notifications recorded
     content = orjson.dumps(ordered)
     idx = extract(resource_type, resource_id, ordered)
     created = current is None or current.deleted
@@ -261,18 +271,19 @@ def load_patient_records(
     `observations_since` (the rule set's look-back), plus undated ones, so the cost of an
     evaluation depends on this patient's recent data, not on the size of the database.
     """
-    stmt = select(Resource.content).where(
-        Resource.patient_id == patient_id,
-        Resource.type.in_(list(types)),
-        Resource.deleted.is_(False),
+    stmt = select(_R.c.content).where(
+        _R.c.patient_id == patient_id,
+        _R.c.type.in_(list(types)),
+        _R.c.deleted.is_(False),
     )
     if observations_since is not None:
         stmt = stmt.where(
-            (Resource.type != "Observation")
-            | (Resource.date_end.is_(None))
-            | (Resource.date_end >= observations_since)
+            (_R.c.type != "Observation")
+            | (_R.c.date_end.is_(None))
+            | (_R.c.date_end >= observations_since)
         )
-    return [orjson.loads(c) for c in session.scalars(stmt)]
+    loads = orjson.loads
+    return [loads(c) for (c,) in session.connection().execute(stmt)]
 
 
 def load_patient_resources(

@@ -54,6 +54,8 @@ def show_age(moment: datetime | None, now: datetime) -> str:
     if moment is None:
         return ""
     minutes = max(0, int((now - moment).total_seconds() // 60))
+    if minutes < 1:
+        return "just now"
     if minutes < 60:
         return f"{minutes} min ago"
     if minutes < 48 * 60:
@@ -61,21 +63,40 @@ def show_age(moment: datetime | None, now: datetime) -> str:
     return f"{minutes // (24 * 60)} days ago"
 
 
-def concept_text(concept: object) -> str:
-    """CodeableConcept in words: text, else the first display, else system|code."""
+_SYSTEM_NAMES = {
+    "http://loinc.org": "LOINC",
+    "http://snomed.info/sct": "SNOMED CT",
+    "http://hl7.org/fhir/sid/icd-10-cm": "ICD-10-CM",
+    "http://hl7.org/fhir/sid/icd-10": "ICD-10",
+}
+
+
+def concept_words(concept: object) -> str:
+    """A CodeableConcept's own words (text, else the first display); "" when it has none."""
     if not isinstance(concept, Mapping):
         return ""
     if isinstance(concept.get("text"), str) and concept["text"]:
         return str(concept["text"])
-    codings = [c for c in concept.get("coding") or () if isinstance(c, Mapping)]
-    for coding in codings:
-        if isinstance(coding.get("display"), str) and coding["display"]:
-            return str(coding["display"])
-    for coding in codings:
-        if coding.get("code"):
-            system = str(coding.get("system") or "").rsplit("/", 1)[-1]
-            return f"{system} {coding['code']}".strip()
+    for coding in concept.get("coding") or ():
+        display = coding.get("display") if isinstance(coding, Mapping) else None
+        if isinstance(display, str) and display:
+            return display
     return ""
+
+
+def concept_code(concept: object) -> str:
+    """The first coding as "LOINC 2000-8" (a named system) or the bare code."""
+    if isinstance(concept, Mapping):
+        for coding in concept.get("coding") or ():
+            if isinstance(coding, Mapping) and coding.get("code"):
+                system = _SYSTEM_NAMES.get(str(coding.get("system") or ""), "")
+                return f"{system} {coding['code']}".strip()
+    return ""
+
+
+def concept_text(concept: object) -> str:
+    """CodeableConcept in words: text, else the first display, else its code."""
+    return concept_words(concept) or concept_code(concept)
 
 
 def coding_display(concept: object) -> str:

@@ -167,20 +167,26 @@ class Chart:
         return HEIGHT - BOTTOM
 
 
-def _fmt(value: float) -> str:
-    return f"{value:.1f}" if abs(value) < 100 else f"{value:.0f}"
+def _fmt(value: float, scale: float | None = None) -> str:
+    """One decimal for calcium-sized numbers, none for enzyme-sized ones."""
+    return f"{value:.1f}" if abs(scale if scale is not None else value) < 100 else f"{value:.0f}"
 
 
 def _describe(series: Series) -> str:
     limit = f"upper limit {_fmt(series.upper_limit)} {series.unit}"
     if not series.points:
-        return f"{series.name}: no results on record ({limit})."
+        return f"No results on record in the last year ({limit})."
     last = series.points[-1]
     state = "above" if last.value > series.upper_limit else "within"
+    count = len(series.points)
+    span = (
+        f"{count} results from {series.points[0].when:%Y-%m-%d} to {last.when:%Y-%m-%d}"
+        if count > 1
+        else "1 result"
+    )
     return (
-        f"{series.name}: {len(series.points)} result(s) from "
-        f"{series.points[0].when:%Y-%m-%d} to {last.when:%Y-%m-%d}; latest "
-        f"{_fmt(last.value)} {series.unit} on {last.when:%Y-%m-%d}, {state} the {limit}."
+        f"{span}; latest {_fmt(last.value)} {series.unit} on {last.when:%Y-%m-%d}, "
+        f"{state} the {limit}."
     )
 
 
@@ -216,8 +222,8 @@ def chart(series: Series) -> Chart:
         dots=dots,
         line=" ".join(f"{d.x},{d.y}" for d in dots),
         limit_y=y(series.upper_limit),
-        y_top=_fmt(hi),
-        y_bottom=_fmt(lo),
+        y_top=_fmt(hi, hi),
+        y_bottom=_fmt(lo, hi),
         x_first=f"{points[0].when:%Y-%m-%d}" if points else "",
         x_last=f"{points[-1].when:%Y-%m-%d}" if len(points) > 1 else "",
         description=_describe(series),

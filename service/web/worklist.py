@@ -104,24 +104,31 @@ def _episodes(session: Session, ctx: WriteContext) -> list[_Episode]:
     return [*by_flag.values(), *loose]
 
 
-def _evidence(session: Session, ctx: WriteContext, refs: Sequence[str]) -> tuple[EvidenceItem, ...]:
+def _evidence(
+    session: Session, ctx: WriteContext, refs: Mapping[str, str]
+) -> tuple[EvidenceItem, ...]:
+    """The records an alert cites, read from the store; `refs` maps each reference to the
+    alert's own words for it (used when the record has no display of its own)."""
     items: list[EvidenceItem] = []
-    for ref in dict.fromkeys(refs):
+    for ref, display in refs.items():
         resource = read_json(session, ctx, ref) if ref.split("/")[0] in _EVIDENCE_TYPES else None
         if resource is None:
-            items.append(EvidenceItem(ref, ref, "", None, None, "not available"))
+            items.append(EvidenceItem(ref, display or ref, "", None, None, "not available"))
             continue
         when = x.clinical_date(resource)
         if resource.get("resourceType") == "Observation":
             value = x.observation_value(resource)
         else:
-            value = x.concept_text(resource.get("clinicalStatus")) or None
+            value = x.concept_code(resource.get("clinicalStatus")) or None
         status = resource.get("status")
         note = f"status {status}" if status not in (None, "final") else None
         items.append(
             EvidenceItem(
                 ref,
-                x.concept_text(resource.get("code")) or ref,
+                x.concept_words(resource.get("code"))
+                or display
+                or x.concept_code(resource.get("code"))
+                or ref,
                 x.show_when(when),
                 x.parse_when(when),
                 value,
@@ -161,8 +168,13 @@ def _alert(session: Session, ctx: WriteContext, ep: _Episode, now: datetime) -> 
                 x.concept_text(e.get("valueCodeableConcept")))
         for e in x.extensions(flag, c.RED_FLAG_EXTENSION_URL)
     )
-    refs = [x.reference(e.get("valueReference")) for e in x.extensions(flag, c.FLAG_DETAIL_URL)]
-    refs += [x.reference(r) for r in current.get("reasonReference") or ()]
+    cited = [e.get("valueReference") for e in x.extensions(flag, c.FLAG_DETAIL_URL)]
+    cited += list(current.get("reasonReference") or ())
+    refs: dict[str, str] = {}
+    for item in cited:
+        ref = x.reference(item)
+        if ref and isinstance(item, Mapping):
+            refs[ref] = refs.get(ref) or str(item.get("display") or "")
     payload = [p for p in current.get("payload") or () if isinstance(p, Mapping)]
     summary = next((str(p["contentString"]) for p in payload if "contentString" in p), "")
     patient: JSON | None = None
@@ -188,7 +200,7 @@ def _alert(session: Session, ctx: WriteContext, ep: _Episode, now: datetime) -> 
         summary=summary,
         findings=findings,
         red_flags=red_flags,
-        evidence=_evidence(session, ctx, [r for r in refs if r]),
+        evidence=_evidence(session, ctx, refs),
         charts=(chart(calcium_series(observations)), chart(alp_series(observations))),
     )
 

@@ -168,12 +168,12 @@ def build_flag(
     start is kept, since the Flag's period still says when the concern began.
     """
     base = without_store_meta(stored) if stored is not None else {}
-    stored_period = base.get("period") if isinstance(base.get("period"), Mapping) else {}
-    assert isinstance(stored_period, Mapping)
+    stored_period = base.get("period")
+    stored_start = stored_period.get("start") if isinstance(stored_period, Mapping) else None
     if state.findings:
         start = fhir_datetime(min(f.date for f in state.findings))
     else:
-        start = str(stored_period.get("start") or fhir_datetime(state.opened_at))
+        start = str(stored_start or fhir_datetime(state.opened_at))
     period: JSON = {"start": start}
     if state.status == "closed":
         period["end"] = fhir_datetime(state.closed_at or state.opened_at)
@@ -186,7 +186,11 @@ def build_flag(
     if "meta" in base:
         flag["meta"] = base["meta"]
     flag["extension"] = _flag_extensions(state, settings) + foreign
-    flag["identifier"] = [_episode_identifier(state)]
+    flag["identifier"] = [_episode_identifier(state)] + [
+        i
+        for i in base.get("identifier", ())
+        if isinstance(i, Mapping) and i.get("system") != EPISODE_IDENTIFIER_SYSTEM
+    ]
     flag["status"] = "active" if state.status == "open" else "inactive"
     flag["category"] = [
         {"coding": [{"system": FLAG_CATEGORY_SYSTEM, "code": "clinical", "display": "Clinical"}]}

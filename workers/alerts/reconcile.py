@@ -111,9 +111,9 @@ def _records(kept: Iterable[EvidenceRecord], new: Iterable[Evidence]) -> tuple[E
 
 
 def opening_content(assessment: Assessment) -> Reconciled:
-    """The content of a new episode: exactly what the assessment found."""
+    """The content of a new episode: exactly what the assessment found, at its priority."""
     findings = tuple(sorted((episode_finding(f) for f in assessment.findings), key=_code))
-    priority = highest(assessment.priority, combined_priority(findings))
+    priority = assessment.priority or combined_priority(findings)
     return Reconciled(findings, _merge_red_flags((), assessment.red_flags), priority, ())
 
 
@@ -155,7 +155,10 @@ def _withdrawal_reason(assessment: Assessment, code: FindingCode, record: Eviden
     elif assessment.known_bone_metastasis and code in _SUPPRESSED_BY_KNOWN_METASTASIS:
         why = "a bone metastasis is now recorded as known"
     else:
-        why = "the record no longer supports it (entered in error, refuted, cancelled or corrected)"
+        why = (
+            "the record no longer supports it (entered in error, refuted, cancelled, corrected "
+            "or overtaken by a newer result)"
+        )
     return f"{record.reference} ({record.display}) no longer supports {label}: {why}"
 
 

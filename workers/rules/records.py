@@ -273,7 +273,12 @@ class _Collector:
                 self.measurement(ref, resource, analyte, code_sets)
                 return
         answer = resource.get("valueCodeableConcept")
-        sets = (code_sets | self.sets_of(answer) if answer else code_sets) & SYMPTOM_SETS
+        if answer:
+            sets = (code_sets | self.sets_of(answer)) & SYMPTOM_SETS
+        elif code_sets:
+            sets = code_sets & SYMPTOM_SETS
+        else:
+            return  # the common case: an Observation no rule is about
         if not sets or resource.get("valueBoolean") is False:
             return
         date = self.observation_date(resource)

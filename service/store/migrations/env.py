@@ -7,6 +7,7 @@ from sqlalchemy import Connection
 
 from service.store.db import make_engine
 from service.store.models import Base
+from service.subscriptions import models as _subscription_models  # noqa: F401
 
 config = context.config
 target_metadata = Base.metadata

@@ -12,7 +12,7 @@ import copy
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeAlias
 
 from workers.alerts import AlertSettings, EpisodeState, Plan, close_if_ended, decide
 from workers.rules.model import (
@@ -255,7 +255,7 @@ class FakeStore:
         self._put(body, int(current["meta"]["versionId"]) + 1)
 
 
-AssessmentSource = Assessment | Callable[[frozenset[str]], Assessment]
+AssessmentSource: TypeAlias = Assessment | Callable[[frozenset[str]], Assessment]
 
 
 @dataclass

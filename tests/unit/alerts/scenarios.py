@@ -9,9 +9,11 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from datetime import datetime
+from functools import partial
 
 from workers.alerts import Plan
-from workers.rules.model import Finding
+from workers.rules.model import Assessment, Finding
 
 from ._support import (
     Patient,
@@ -47,7 +49,7 @@ def lifecycle_walk() -> tuple[Patient, list[Step]]:
     steps: list[Step] = []
 
     def run(name: str, findings: Callable[[], tuple[Finding, ...]], at: float) -> None:
-        def source(consumed: frozenset[str]):  # type: ignore[no-untyped-def]
+        def source(consumed: frozenset[str]) -> Assessment:
             return assess(*findings(), at=day(at), consumed=consumed, red_flags=[high_spine()])
 
         closing, plan = patient.evaluate(source, day(at))
@@ -115,6 +117,12 @@ FINDING_POOL: tuple[Finding, ...] = (
 )
 
 
+def _assess_unconsumed(
+    findings: tuple[Finding, ...], at: datetime, consumed: frozenset[str]
+) -> Assessment:
+    return assess(*findings, at=at, consumed=consumed)
+
+
 def random_story(seed: int, length: int = 12) -> Patient:
     """A seeded random walk over the finding pool, with nurse actions in between."""
     rng = random.Random(seed)
@@ -125,9 +133,8 @@ def random_story(seed: int, length: int = 12) -> Patient:
         by_code: dict[str, Finding] = {}
         for finding in chosen:
             by_code[finding.code] = finding  # at most one finding per code, the latest
-        patient.evaluate(
-            lambda c, f=tuple(by_code.values()), t=at: assess(*f, at=t, consumed=c), at
-        )
+        findings, when = tuple(by_code.values()), at
+        patient.evaluate(partial(_assess_unconsumed, findings, when), at)
         episode = patient.open_episode
         if episode is not None and rng.random() < 0.15:
             patient.store.nurse_sets_status(f"Flag/{episode.flag_id}", "inactive")

@@ -38,7 +38,7 @@ from ._support import (
 def _history(flag: dict[str, object]) -> list[dict[str, str]]:
     """The Flag's priority-history extensions as {from, to, reason, date} dicts."""
     out = []
-    for ext in extensions(flag, PRIORITY_HISTORY_URL):  # type: ignore[arg-type]
+    for ext in extensions(flag, PRIORITY_HISTORY_URL):
         parts = {
             p["url"]: next(v for k, v in p.items() if k.startswith("value"))
             for p in ext["extension"]
@@ -214,7 +214,7 @@ def test_naive_now_is_refused() -> None:
 
 def _opened(*findings: object, red_flags: tuple[object, ...] = ()) -> Patient:
     patient = Patient()
-    patient.evaluate(assess(*findings, red_flags=red_flags), T0)  # type: ignore[arg-type]
+    patient.evaluate(assess(*findings, red_flags=red_flags), T0)
     assert patient.open_episode is not None
     return patient
 
@@ -460,7 +460,7 @@ def test_retracting_evidence_the_open_request_never_cited_only_updates_the_flag(
 def test_losing_eligibility_retracts_with_a_reason_that_says_so() -> None:
     patient = _opened(rising_calcium())
     _, plan = patient.evaluate(assess(at=day(1), eligible=False), day(1))
-    assert "no breast-cancer history" in (plan.episode.closed_reason or "")  # type: ignore[union-attr]
+    assert "no breast-cancer history" in (plan.episode.closed_reason or "")
 
 
 def test_a_known_bone_metastasis_retracts_the_findings_it_suppresses() -> None:
@@ -525,3 +525,33 @@ def test_updates_keep_what_the_service_does_not_own() -> None:
         {"url": "https://hospital.example/ext/ward", "valueString": "B4"}
     ]
     assert updated["period"]["start"] == "2026-11-02T09:00:00Z"
+
+
+def test_withdrawn_evidence_next_to_aged_out_evidence_keeps_the_finding() -> None:
+    patient = Patient()
+    patient.evaluate(assess(back_pain("Condition/bp1", day(-20)), at=day(-20)), day(-20))
+    both = replace(
+        back_pain("Condition/bp2", day(0)),
+        evidence=(
+            *back_pain("Condition/bp1", day(-20)).evidence,
+            *back_pain("Condition/bp2", day(0)).evidence,
+        ),
+    )
+    patient.evaluate(assess(both), day(0))
+    # Day 15: bp1 is 35 days old (aged out, kept); bp2 vanished inside the window (withdrawn).
+    _, plan = patient.evaluate(assess(at=day(15)), day(15))
+    assert plan.events == ("retracted",)
+    assert [w.resource_type for w in plan.writes] == ["Flag"]
+    episode = plan.episode
+    assert episode is not None and episode.status == "open"
+    assert episode.evidence_refs == {"Condition/bp1"}
+    assert episode.findings[0].date == day(-20)
+    assert episode.priority == "urgent"
+
+
+def test_without_a_priority_reason_the_history_names_the_findings() -> None:
+    assessment = replace(assess(rising_alp()), priority_reason="")
+    plan = decide(assessment, None, [], now=T0, new_id=Ids())
+    assert plan.episode is not None
+    reason = plan.episode.priority_history[0].reason
+    assert reason == "routine: highest priority among rising alkaline phosphatase (alp) (routine)"

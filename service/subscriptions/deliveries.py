@@ -1,0 +1,163 @@
+"""The delivery log: recording notifications, handing them out, and reading the trail back.
+
+Plain keyword-only functions over a session; the caller owns the transaction. A delivery is
+handed out under a claim (a token plus a lease): only the task carrying the current token may
+attempt it, and a claim that nobody used before its lease ran out (lost message, dead worker)
+is handed out again. Rows stay `pending` until an attempt succeeds, is given up, or the
+subscription goes away, so nothing is lost to a crash or a broker outage.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import Session
+
+from service.store.models import Resource
+from service.subscriptions.models import (
+    FAILED,
+    PENDING,
+    Delivery,
+    DeliveryAttempt,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    pk: int
+    claim: str
+
+
+def record(
+    session: Session,
+    *,
+    subscription_id: str,
+    resource_type: str,
+    resource_id: str,
+    version_id: int,
+    now: datetime,
+) -> None:
+    session.add(
+        Delivery(
+            uid=str(uuid.uuid4()),
+            subscription_id=subscription_id,
+            resource_type=resource_type,
+            resource_id=resource_id,
+            version_id=version_id,
+            created_at=now,
+            status=PENDING,
+            attempts=0,
+            next_attempt_at=now,
+        )
+    )
+
+
+def claim_due(session: Session, *, now: datetime, lease: float, limit: int = 100) -> list[Claimed]:
+    """Claim pending deliveries that are due and not handed out, oldest first.
+
+    Deliveries of a subscription in `error` are held (kept pending, not tried) until the client
+    sets it active again; those of a deleted or `off` one are handed out so the task can
+    cancel them.
+    """
+    subscription = and_(Resource.type == "Subscription", Resource.id == Delivery.subscription_id)
+    stmt = (
+        select(Delivery)
+        .join(Resource, subscription)
+        .where(
+            Delivery.status == PENDING,
+            Delivery.next_attempt_at <= now,
+            or_(Delivery.locked_until.is_(None), Delivery.locked_until < now),
+            or_(Resource.deleted.is_(True), Resource.status != "error"),
+        )
+        .order_by(Delivery.next_attempt_at, Delivery.pk)
+        .limit(limit)
+        .with_for_update(of=Delivery, skip_locked=True)
+    )
+    out = []
+    until = now + timedelta(seconds=lease)
+    for row in session.scalars(stmt):
+        row.claim = str(uuid.uuid4())
+        row.locked_until = until
+        out.append(Claimed(row.pk, row.claim))
+    return out
+
+
+def release(session: Session, claimed: Claimed) -> None:
+    """The hand-off failed: make the delivery available again right away."""
+    session.execute(
+        update(Delivery)
+        .where(Delivery.pk == claimed.pk, Delivery.claim == claimed.claim)
+        .values(claim=None, locked_until=None)
+    )
+
+
+def requeue_failed(session: Session, subscription_id: str, *, now: datetime) -> int:
+    """A subscription back from `error`: its given-up deliveries get a fresh set of attempts."""
+    result = session.execute(
+        update(Delivery)
+        .where(Delivery.subscription_id == subscription_id, Delivery.status == FAILED)
+        .values(status=PENDING, attempts=0, next_attempt_at=now, claim=None, locked_until=None)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptView:
+    number: int
+    started_at: datetime
+    duration_ms: int
+    outcome: str
+    http_status: int | None
+    error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryView:
+    uid: str
+    subscription_id: str
+    resource: str  # "Type/id/_history/n"
+    created_at: datetime
+    status: str
+    attempts: int
+    next_attempt_at: datetime
+    delivered_at: datetime | None
+    last_error: str | None
+    tries: tuple[AttemptView, ...]
+
+
+def log(session: Session, subscription_id: str) -> list[DeliveryView]:
+    """The delivery log of one subscription, oldest first, each with its attempts."""
+    rows = session.scalars(
+        select(Delivery).where(Delivery.subscription_id == subscription_id).order_by(Delivery.pk)
+    ).all()
+    tries: dict[int, list[AttemptView]] = {r.pk: [] for r in rows}
+    if rows:
+        attempts = session.scalars(
+            select(DeliveryAttempt)
+            .where(DeliveryAttempt.delivery_pk.in_(list(tries)))
+            .order_by(DeliveryAttempt.delivery_pk, DeliveryAttempt.number)
+        )
+        for a in attempts:
+            tries[a.delivery_pk].append(
+                AttemptView(
+                    a.number, a.started_at, a.duration_ms, a.outcome, a.http_status, a.error
+                )
+            )
+    return [
+        DeliveryView(
+            r.uid,
+            r.subscription_id,
+            f"{r.resource_type}/{r.resource_id}/_history/{r.version_id}",
+            r.created_at,
+            r.status,
+            r.attempts,
+            r.next_attempt_at,
+            r.delivered_at,
+            r.last_error,
+            tuple(tries[r.pk]),
+        )
+        for r in rows
+    ]

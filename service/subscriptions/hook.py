@@ -1,0 +1,159 @@
+"""What Subscriptions do when the store writes a version (called from `resources.save`).
+
+Runs inside the writer's transaction, before the version's JSON is serialised:
+
+- a Subscription is checked and normalised (`accept`): criteria and channel must be usable
+  (else 422), the secret is taken out and kept aside, `requested` becomes `active`;
+- a Flag or CommunicationRequest version gets one delivery row per matching subscription
+  (`record`): committed with the alert change or rolled back with it, so every change is
+  notified once and a change that never happened never is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from service.errors import FHIRError, Issue
+from service.fhir.index import extract, parse_date_range
+from service.store.models import Resource
+from service.subscriptions import deliveries
+from service.subscriptions.channel import parse_channel, take_secret
+from service.subscriptions.criteria import SUBSCRIBABLE_TYPES, CriteriaError, parse_criteria
+from service.subscriptions.models import SubscriptionSecret
+
+# Subscriptions that collect notifications: `error` ones too (held, sent once reactivated).
+COLLECTING = ("active", "error")
+
+
+def on_save(
+    session: Session,
+    *,
+    resource_type: str,
+    resource_id: str,
+    version_id: int,
+    resource: dict[str, Any],
+    previous: bytes | None,
+    now: datetime,
+) -> dict[str, Any]:
+    """Returns the resource to store (changed only for Subscriptions). `previous` is the
+    current version's JSON, None when there is none (or it is deleted)."""
+    if resource_type == "Subscription":
+        return accept(
+            session, resource_id=resource_id, resource=resource, previous=previous, now=now
+        )
+    if resource_type in SUBSCRIBABLE_TYPES:
+        record(
+            session,
+            resource_type=resource_type,
+            resource_id=resource_id,
+            version_id=version_id,
+            resource=resource,
+            now=now,
+        )
+    return resource
+
+
+def _ended(subscription: Mapping[str, Any], now: datetime) -> bool:
+    end = subscription.get("end")
+    rng = parse_date_range(end) if isinstance(end, str) else None
+    return rng is not None and rng.end < now
+
+
+def record(
+    session: Session,
+    *,
+    resource_type: str,
+    resource_id: str,
+    version_id: int,
+    resource: Mapping[str, Any],
+    now: datetime,
+) -> int:
+    index = extract(resource_type, resource_id, resource)
+    rows = session.execute(
+        select(Resource.id, Resource.content).where(
+            Resource.type == "Subscription",
+            Resource.deleted.is_(False),
+            Resource.status.in_(COLLECTING),
+        )
+    )
+    recorded = 0
+    for subscription_id, content in rows:
+        subscription = orjson.loads(content)
+        try:
+            criteria = parse_criteria(subscription.get("criteria", ""))
+        except CriteriaError:  # validated on write; a stored one that no longer parses is inert
+            continue
+        if _ended(subscription, now) or not criteria.matches(resource_type, resource_id, index):
+            continue
+        deliveries.record(
+            session,
+            subscription_id=subscription_id,
+            resource_type=resource_type,
+            resource_id=resource_id,
+            version_id=version_id,
+            now=now,
+        )
+        recorded += 1
+    return recorded
+
+
+def accept(
+    session: Session,
+    *,
+    resource_id: str,
+    resource: dict[str, Any],
+    previous: bytes | None,
+    now: datetime,
+) -> dict[str, Any]:
+    body, secret, issues = take_secret(resource)
+    if not isinstance(body.get("reason"), str) or not body["reason"].strip():
+        issues.append(
+            Issue("error", "required", "Subscription.reason is required", ("Subscription.reason",))
+        )
+    status = body.get("status")
+    if status is None:
+        issues.append(
+            Issue("error", "required", "Subscription.status is required", ("Subscription.status",))
+        )
+    try:
+        parse_criteria(body.get("criteria", ""))
+    except CriteriaError as exc:
+        issues.append(Issue("error", "not-supported", str(exc), ("Subscription.criteria",)))
+    _channel, channel_issues = parse_channel(body)
+    issues += channel_issues
+
+    stored_secret = session.get(SubscriptionSecret, resource_id)
+    if secret is None and (previous is None or stored_secret is None):
+        issues.append(
+            Issue(
+                "error",
+                "required",
+                "Subscription.channel.extension: a subscription-secret is required when a "
+                "Subscription is created",
+                ("Subscription.channel.extension",),
+            )
+        )
+    if issues:
+        raise FHIRError(422, issues)
+
+    if secret is not None:
+        if stored_secret is None:
+            session.add(
+                SubscriptionSecret(subscription_id=resource_id, secret=secret, updated_at=now)
+            )
+        else:
+            stored_secret.secret = secret
+            stored_secret.updated_at = now
+    if status == "requested":  # the server accepts it: notifications start now
+        body["status"] = "active"
+    if body["status"] == "active":
+        body.pop("error", None)
+        if previous is not None and orjson.loads(previous).get("status") == "error":
+            deliveries.requeue_failed(session, resource_id, now=now)
+    return body

@@ -1,0 +1,39 @@
+"""Server-side status changes of a Subscription (R4: the server owns `active` and `error`)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from service.errors import FHIRError
+from service.store import resources as store
+
+
+def put_in_error(session: Session, subscription_id: str, reason: str, *, now: datetime) -> bool:
+    """Store a new version with status `error` and `error` text; False when the subscription is
+    no longer active (deleted, off, already in error), which leaves it as the client set it."""
+    for _ in range(3):
+        current = store.read(session, "Subscription", subscription_id)
+        if current is None or current.deleted:
+            return False
+        body = current.json()
+        if body.get("status") != "active":
+            return False
+        body["status"] = "error"
+        body["error"] = reason
+        try:
+            store.save(
+                session,
+                resource_type="Subscription",
+                resource_id=subscription_id,
+                resource=body,
+                if_match=str(current.version_id),
+                now=now,
+            )
+        except FHIRError as exc:
+            if exc.status == 412:  # the client changed it meanwhile: judge the new version
+                continue
+            raise
+        return True
+    return False

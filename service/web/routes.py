@@ -1,0 +1,248 @@
+"""Worklist routes: the page, its live fragment, sign-in/out, acknowledge and close.
+
+Thin: check the session and CSRF defences, call `worklist`/`actions`, render. Alert data is
+only ever rendered for a valid session; actions answer with a redirect back to the page
+(POST/redirect/GET), so reloading never repeats them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from markupsafe import Markup
+from starlette.concurrency import run_in_threadpool
+
+from service.api.deps import FactoryDep, SettingsDep, UnitOfWorkDep
+from service.interactions import WriteContext
+from service.store.db import transaction
+from service.web import actions, csrf, sessions
+from service.web.render import STATIC_TYPES, render, static_bytes
+from service.web.worklist import load_worklist
+
+router = APIRouter(prefix="/worklist", include_in_schema=False)
+
+POLL_MS = 4000
+_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
+_HEADERS = {
+    "Cache-Control": "no-store",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ),
+}
+_MESSAGES: dict[str, tuple[str, str]] = {
+    "acknowledged": ("ok", "Alert acknowledged."),
+    "closed": ("ok", "Alert closed."),
+    "already": ("warn", "That alert had already been acknowledged or closed."),
+    "conflict": ("warn", "That alert changed since the page showed it: review it and try again."),
+    "gone": ("warn", "That alert is no longer stored."),
+    "forbidden": ("warn", "Your sign-in does not allow changing alerts."),
+    "failed": ("warn", "The change could not be saved; please try again."),
+    "invalid": ("warn", "The request was not understood; please try again."),
+}
+_LOGIN_NOTICES = {
+    "expired": "Your session has ended. Please sign in again.",
+    "signed-out": "You have signed out.",
+}
+
+
+def _html(body: str, status: int = 200) -> HTMLResponse:
+    return HTMLResponse(body, status_code=status, headers=_HEADERS)
+
+
+def _to_login(reason: str | None = None) -> RedirectResponse:
+    url = "/worklist/login" + (f"?reason={reason}" if reason else "")
+    return RedirectResponse(url, status_code=303, headers=_HEADERS)
+
+
+def _refused(status: int, why: str) -> HTMLResponse:
+    """An action that failed its session or CSRF checks: a short page, no alert data."""
+    return _html(render("refused.html", why=why), status)
+
+
+def _ctx(session: sessions.WebSession, settings: Any) -> WriteContext:
+    return WriteContext(
+        session.principal,
+        default_count=settings.default_page_size,
+        max_count=settings.max_page_size,
+    )
+
+
+async def _fragment(request: Request, session: sessions.WebSession, factory: Any) -> str:
+    settings = request.app.state.settings
+    ctx = _ctx(session, settings)
+
+    def run() -> str:
+        with transaction(factory) as db:
+            worklist = load_worklist(db, ctx, datetime.now(UTC))
+        token = csrf.action_token(request.app.state.jwt_secret, session.jti)
+        return render("_alerts.html", worklist=worklist, csrf_token=token)
+
+    return await run_in_threadpool(run)
+
+
+def _version(fragment: str) -> str:
+    return hashlib.sha256(fragment.encode()).hexdigest()[:20]
+
+
+@router.get("")
+async def page(request: Request, factory: FactoryDep, done: str | None = None) -> Response:
+    session = sessions.current_session(request)
+    if session is None:
+        return _to_login("expired" if request.cookies.get(sessions.COOKIE) else None)
+    fragment = await _fragment(request, session, factory)
+    kind, message = _MESSAGES.get(done or "", ("", ""))
+    body = render(
+        "worklist.html",
+        fragment=Markup(fragment),  # rendered (and escaped) by the same environment
+        version=_version(fragment),
+        username=session.username,
+        csrf_token=csrf.action_token(request.app.state.jwt_secret, session.jti),
+        message=message,
+        message_kind=kind,
+        poll_ms=POLL_MS,
+        updated=datetime.now(UTC).strftime("%H:%M:%S UTC"),
+    )
+    return _html(body)
+
+
+@router.get("/fragment")
+async def fragment(request: Request, factory: FactoryDep, since: str | None = None) -> Response:
+    """The live part of the page; 204 when nothing changed since the version the page has."""
+    session = sessions.current_session(request)
+    if session is None:
+        return Response("Sign-in required", status_code=401, media_type="text/plain",
+                        headers=_HEADERS)
+    html = await _fragment(request, session, factory)
+    version = _version(html)
+    if since == version:
+        return Response(status_code=204, headers={**_HEADERS, "X-Worklist-Version": version})
+    return HTMLResponse(html, headers={**_HEADERS, "X-Worklist-Version": version})
+
+
+@router.get("/login")
+async def login_form(
+    request: Request, settings: SettingsDep, reason: str | None = None
+) -> Response:
+    if sessions.current_session(request) is not None:
+        return RedirectResponse("/worklist", status_code=303, headers=_HEADERS)
+    return _login_page(request, settings, notice=_LOGIN_NOTICES.get(reason or ""))
+
+
+def _login_page(
+    request: Request,
+    settings: Any,
+    *,
+    notice: str | None = None,
+    error: str | None = None,
+    username: str = "",
+    status: int = 200,
+) -> HTMLResponse:
+    configured = bool(sessions.configured_users(settings))
+    if not configured:
+        error = (
+            "Sign-in is not set up on this server. An administrator must configure worklist "
+            "users (ALERTS_WORKLIST_USERS)."
+        )
+        status = 503 if status == 200 else status
+    token = csrf.new_login_token()
+    body = render(
+        "login.html",
+        configured=configured,
+        notice=notice,
+        error=error,
+        username=username,
+        csrf_token=token,
+    )
+    response = _html(body, status)
+    csrf.set_login_cookie(response, request, token)
+    return response
+
+
+@router.post("/login")
+async def login(request: Request, settings: SettingsDep) -> Response:
+    form = await request.form()
+    username = str(form.get("username") or "")[:200]
+    password = str(form.get("password") or "")[:1000]
+    given = form.get(csrf.FIELD)
+    if not csrf.same_origin(request) or not csrf.login_token_ok(request, str(given or "")):
+        return _refused(403, "The sign-in form could not be verified. Reload it and try again.")
+    users = sessions.configured_users(settings)
+    if not users:
+        return _login_page(request, settings, status=503)
+    if not sessions.credentials_ok(users, username, password):
+        return _login_page(
+            request, settings, error="Wrong user name or password.", username=username, status=401
+        )
+    response = RedirectResponse("/worklist", status_code=303, headers=_HEADERS)
+    sessions.set_session_cookie(response, request, sessions.mint_session(settings, username))
+    response.delete_cookie(csrf.LOGIN_COOKIE, path=csrf.LOGIN_PATH)
+    return response
+
+
+async def _checked_form(
+    request: Request,
+) -> tuple[sessions.WebSession | None, dict[str, str], Response | None]:
+    """The session and form of a state-changing POST, or the response refusing it."""
+    session = sessions.current_session(request)
+    if session is None:
+        return None, {}, _refused(401, "You are not signed in, or your session has ended.")
+    form = {k: str(v) for k, v in (await request.form()).items()}
+    if not csrf.same_origin(request):
+        return None, {}, _refused(403, "This request did not come from the worklist page.")
+    if not csrf.action_token_ok(request.app.state.jwt_secret, session.jti, form.get(csrf.FIELD)):
+        return None, {}, _refused(403, "This request could not be verified. Reload the page.")
+    return session, form, None
+
+
+@router.post("/logout")
+async def logout(request: Request) -> Response:
+    _session, _form, refused = await _checked_form(request)
+    if refused is not None and refused.status_code != 401:
+        return refused
+    response = _to_login("signed-out")
+    sessions.clear_session_cookie(response)
+    return response
+
+
+async def _act(request: Request, uow: Any, which: str) -> Response:
+    session, form, refused = await _checked_form(request)
+    if refused is not None or session is None:
+        return refused or _refused(401, "Not signed in.")
+    rid, version = form.get("id", ""), form.get("version", "")
+    if not _ID.match(rid) or not version.isdigit():
+        return RedirectResponse("/worklist?done=invalid", status_code=303, headers=_HEADERS)
+    ctx = _ctx(session, request.app.state.settings)
+    do = actions.acknowledge if which == "acknowledge" else actions.close
+    outcome = await run_in_threadpool(do, uow, ctx, rid, version, datetime.now(UTC))
+    return RedirectResponse(f"/worklist?done={outcome}", status_code=303, headers=_HEADERS)
+
+
+@router.post("/acknowledge")
+async def acknowledge(request: Request, uow: UnitOfWorkDep) -> Response:
+    return await _act(request, uow, "acknowledge")
+
+
+@router.post("/close")
+async def close(request: Request, uow: UnitOfWorkDep) -> Response:
+    return await _act(request, uow, "close")
+
+
+@router.get("/static/{name}")
+def static(name: str) -> Response:
+    media_type = STATIC_TYPES.get(name)
+    if media_type is None:
+        return Response("Not found", status_code=404, media_type="text/plain")
+    return Response(
+        static_bytes(name),
+        media_type=media_type,
+        headers={"Cache-Control": "public, max-age=86400", "X-Content-Type-Options": "nosniff"},
+    )

@@ -1,0 +1,210 @@
+"""One delivery attempt: check the claim, build the signed request, POST it, record the outcome.
+
+Three steps, and the HTTP call is outside any transaction (a slow receiver must not hold the
+database): (1) under the delivery's row lock, consume the claim and mark the attempt in flight,
+so a duplicate of this task (broker redelivery, relay re-dispatch) finds nothing to do;
+(2) POST; (3) record an attempt row and either succeed, schedule the next try with exponential
+back-off, or give up and put the subscription in `error`. A crash between (1) and (3) leaves
+the delivery pending; it is handed out again when the in-flight lease runs out.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import httpx
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from service.store import resources as store
+from service.store.db import transaction
+from service.store.models import ResourceVersion
+from service.subscriptions.channel import parse_channel
+from service.subscriptions.lifecycle import put_in_error
+from service.subscriptions.models import (
+    CANCELLED,
+    FAILED,
+    PENDING,
+    SUCCESS,
+    Delivery,
+    DeliveryAttempt,
+    SubscriptionSecret,
+)
+from service.subscriptions.payload import Change, notification_body
+from service.subscriptions.settings import DeliverySettings
+from service.subscriptions.signing import (
+    DELIVERY_HEADER,
+    SIGNATURE_HEADER,
+    SUBSCRIPTION_HEADER,
+    sign,
+)
+from workers.delivery.http import Result, post
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    delivery_pk: int
+    subscription_id: str
+    number: int
+    started_at: datetime
+    endpoint: str
+    body: bytes
+    headers: dict[str, str]
+    unusable: str | None = None  # why nothing can be sent (counts as a failed attempt)
+
+
+def _settle(row: Delivery, status: str, reason: str) -> str:
+    row.status = status
+    row.last_error = reason[:255]
+    row.claim = None
+    row.locked_until = None
+    return status
+
+
+def _prepare(
+    session: Session, delivery_id: int, claim: str, settings: DeliverySettings, now: datetime
+) -> Request | str:
+    """The request to send, or an outcome word when there is nothing to attempt."""
+    row = session.get(Delivery, delivery_id, with_for_update=True)
+    if row is None or row.status != PENDING or row.claim != claim:
+        return "skipped"  # a duplicate hand-off, or already settled
+    subscription = store.read(session, "Subscription", row.subscription_id)
+    if subscription is None or subscription.deleted:
+        return _settle(row, CANCELLED, "subscription deleted")
+    resource = subscription.json()
+    status = resource.get("status")
+    if status == "off":
+        return _settle(row, CANCELLED, "subscription is off")
+    row.claim = None
+    if status != "active":  # in error: held until the client reactivates it
+        row.locked_until = None
+        return "held"
+    row.locked_until = now + timedelta(seconds=settings.in_flight_seconds)
+    previous = session.scalar(
+        select(func.max(DeliveryAttempt.number)).where(DeliveryAttempt.delivery_pk == row.pk)
+    )
+    number = (previous or 0) + 1
+
+    version = session.get(ResourceVersion, (row.resource_type, row.resource_id, row.version_id))
+    if version is None or version.deleted or version.content is None:
+        return _settle(row, CANCELLED, "resource version not found")
+    channel, _issues = parse_channel(resource)
+    secret = session.get(SubscriptionSecret, row.subscription_id)
+    if channel is None or secret is None:  # validated on write; only a damaged row gets here
+        reason = "subscription channel or secret unusable"
+        return Request(row.pk, row.subscription_id, number, now, "", b"", {}, reason)
+    change = Change(
+        resource_type=row.resource_type,
+        resource_id=row.resource_id,
+        version_id=row.version_id,
+        last_updated=store.fhir_instant(version.last_updated),
+        created=version.method == "POST",
+        content=version.content,
+    )
+    body = notification_body(
+        channel.content,
+        uid=row.uid,
+        timestamp=store.fhir_instant(row.created_at),
+        change=change,
+        fhir_base=settings.fhir_base,
+    )
+    headers = dict(channel.headers)
+    if channel.mime is not None:
+        headers["Content-Type"] = channel.mime
+    headers[SIGNATURE_HEADER] = sign(secret.secret, body)
+    headers[DELIVERY_HEADER] = row.uid
+    headers[SUBSCRIPTION_HEADER] = f"Subscription/{row.subscription_id}"
+    return Request(row.pk, row.subscription_id, number, now, channel.endpoint, body, headers)
+
+
+def _record(
+    session: Session,
+    request: Request,
+    result: Result,
+    settings: DeliverySettings,
+    now: datetime,
+) -> str:
+    row = session.get(Delivery, request.delivery_pk, with_for_update=True)
+    assert row is not None  # deliveries are never deleted while their subscription lives
+    session.add(
+        DeliveryAttempt(
+            delivery_pk=row.pk,
+            number=request.number,
+            started_at=request.started_at,
+            duration_ms=result.duration_ms,
+            outcome=SUCCESS if result.ok else FAILED,
+            http_status=result.http_status,
+            error=result.error[:255] if result.error else None,
+        )
+    )
+    row.attempts += 1
+    row.claim = None
+    row.locked_until = None
+    if result.ok:
+        row.status = SUCCESS
+        row.delivered_at = now
+        row.last_error = None
+        return SUCCESS
+    row.last_error = (result.error or "failed")[:255]
+    if row.status != PENDING:  # cancelled while we were sending: keep that
+        return row.status
+    if row.attempts >= settings.max_attempts:
+        row.status = FAILED
+        reason = (
+            f"{row.attempts} delivery attempts failed (last: {row.last_error}); "
+            "notifications are held until the status is set to requested again"
+        )
+        put_in_error(session, row.subscription_id, reason, now=now)
+        log.warning(
+            "delivery %s to Subscription/%s given up after %s attempts; subscription in error",
+            row.pk,
+            row.subscription_id,
+            row.attempts,
+        )
+        return FAILED
+    row.next_attempt_at = now + timedelta(seconds=settings.retry_delay(row.attempts))
+    return "retry"
+
+
+def attempt(
+    factory: sessionmaker[Session],
+    delivery_id: int,
+    claim: str,
+    *,
+    settings: DeliverySettings,
+    clock: Clock = store.utcnow,
+    transport: httpx.BaseTransport | None = None,
+) -> str:
+    """Make one attempt; returns success | retry | failed | cancelled | held | skipped."""
+    with transaction(factory) as session:
+        prepared = _prepare(session, delivery_id, claim, settings, clock())
+    if isinstance(prepared, str):
+        return prepared
+    if prepared.unusable is not None:
+        result = Result(False, None, prepared.unusable, 0)
+    else:
+        result = post(
+            prepared.endpoint,
+            prepared.body,
+            prepared.headers,
+            timeout=settings.timeout_seconds,
+            transport=transport,
+        )
+    with transaction(factory) as session:
+        outcome = _record(session, prepared, result, settings, clock())
+    log.info(
+        "delivery %s to Subscription/%s attempt %s: %s%s",
+        prepared.delivery_pk,
+        prepared.subscription_id,
+        prepared.number,
+        outcome,
+        f" ({result.error})" if result.error else "",
+    )
+    return outcome

@@ -1,0 +1,39 @@
+"""The Celery task of push delivery, routed to the `deliver` queue.
+
+It takes ids, re-reads everything and makes exactly one attempt; the next try is scheduled in
+the database (`next_attempt_at`) and handed out again by the delivery relay, never by a broker
+countdown, so hours of back-off survive restarts. No autoretry: a task that dies (or a
+database error) leaves the delivery pending, and the relay hands it out once the lease ends.
+"""
+
+from __future__ import annotations
+
+from service.config import Settings, get_settings
+from service.store.db import session_factory
+from service.subscriptions.settings import DeliverySettings
+from workers.celery_app import celery_app
+from workers.delivery.attempt import attempt
+
+_configured: Settings | None = None
+
+
+def configure(settings: Settings) -> None:
+    """The embedded server hands its own settings to the in-process worker."""
+    global _configured
+    _configured = settings
+
+
+@celery_app.task(  # type: ignore[untyped-decorator]
+    name="workers.tasks.deliver_notification",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    ignore_result=True,
+)
+def deliver_notification(delivery_id: int, claim: str) -> str:
+    settings = _configured or get_settings()
+    return attempt(
+        session_factory(settings.resolved_database_url),
+        delivery_id,
+        claim,
+        settings=DeliverySettings(),
+    )
