@@ -121,10 +121,17 @@ def accept(
         issues.append(
             Issue("error", "required", "Subscription.status is required", ("Subscription.status",))
         )
-    try:
-        parse_criteria(body.get("criteria", ""))
-    except CriteriaError as exc:
-        issues.append(Issue("error", "not-supported", str(exc), ("Subscription.criteria",)))
+    if body.get("criteria") is None:
+        issues.append(
+            Issue(
+                "error", "required", "Subscription.criteria is required", ("Subscription.criteria",)
+            )
+        )
+    else:
+        try:
+            parse_criteria(body["criteria"])
+        except CriteriaError as exc:
+            issues.append(Issue("error", "not-supported", str(exc), ("Subscription.criteria",)))
     _channel, channel_issues = parse_channel(body)
     issues += channel_issues
 

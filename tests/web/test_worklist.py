@@ -116,7 +116,7 @@ def test_acknowledge_then_close_change_the_fhir_resources(
     assert request["note"][-1]["authorString"] == "nurse"
     wait_idle(client, headers)  # the acknowledgement was queued for evaluation, like a PUT
 
-    html = _page(client)
+    html = client.get("/worklist?done=acknowledged").text
     assert "Alert acknowledged." in html
     assert pid not in _section(html, "waiting-heading")
     assert pid in _section(html, "open-heading")
@@ -135,5 +135,5 @@ def test_acknowledge_then_close_change_the_fhir_resources(
     flag = client.get(f"/fhir/Flag/{close['id']}", headers=headers).json()
     assert flag["status"] == "inactive" and flag["period"]["end"]
     wait_idle(client, headers)
-    html = _page(client)
+    html = client.get("/worklist?done=closed").text
     assert "Alert closed." in html and pid not in html

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
-from datetime import datetime
 from operator import attrgetter
 
 from workers.rules.config import RuleConfig
@@ -90,10 +89,6 @@ def _clean(value: float) -> float:
     return round(value, 6)
 
 
-def _newest(evidence_dates: list[datetime]) -> datetime:
-    return max(evidence_dates)
-
-
 def _baseline_phrase(base: Baseline | None, unit: str, cfg: RuleConfig, threshold: str = "") -> str:
     """ "baseline 100 U/L (median of 3 values, 2025-12-01 to 2026-09-01; threshold 1.5 ×)" """
     if base is None:
@@ -154,7 +149,7 @@ def new_back_pain(ctx: Context) -> Finding | None:
     return Finding(
         code="new-back-pain",
         priority=cfg.priority_new_back_pain,
-        date=_newest([e.clinical_date for e in evidence]),
+        date=max(e.clinical_date for e in evidence),
         evidence=evidence,
         reason=reason,
     )
@@ -178,7 +173,7 @@ def suspected_mscc(ctx: Context) -> Finding | None:
     return Finding(
         code="suspected-mscc",
         priority=cfg.priority_suspected_mscc,
-        date=_newest([e.clinical_date for e in evidence]),
+        date=max(e.clinical_date for e in evidence),
         evidence=evidence,
         reason=(
             f"{sentence(cfg.title('NEURO_DEFICIT'))} recorded on {dates}, within the last"

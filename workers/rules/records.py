@@ -12,7 +12,9 @@ Judgement calls (clinical-rules.md §2):
 - records dated after T are ignored: evaluation is "as of" T;
 - a record without a usable clinical date is skipped with a note, except a breast-cancer or
   bone-metastasis Condition, which still proves the history (its date stays unknown);
-- a PAIN_SEVERITY score only counts with a back context (bodySite, or a back coding in code).
+- a PAIN_SEVERITY score only counts with a back context (bodySite, or a back coding in code);
+  a score above 0 whose code also carries a BACK_PAIN coding records back pain as well;
+- numeric results older than T − lookback_days are dropped early: no rule can reach them.
 """
 
 from __future__ import annotations
@@ -128,16 +130,17 @@ def dedupe(
     """One resource per "Type/id" among Conditions and Observations; other types ignored."""
     best: dict[str, Mapping[str, Any]] = {}
     for resource in resources:
-        if not _is_map(resource):
-            continue
-        rtype = resource.get("resourceType")
+        try:
+            rtype = resource["resourceType"]
+        except (KeyError, TypeError, IndexError):
+            continue  # not a resource
         if rtype != "Observation" and rtype != "Condition":
             continue
         rid = resource.get("id")
-        if not isinstance(rid, str) or not rid:
+        if type(rid) is not str or not rid:
             notes.append(f"{rtype} without an id: skipped")
             continue
-        ref = f"{rtype}/{rid}"
+        ref = rtype + "/" + rid
         current = best.get(ref)
         if current is None or (current is not resource and _newer(resource, current)):
             best[ref] = resource
@@ -176,17 +179,21 @@ class _Collector:
 
     # -- codes -------------------------------------------------------------------------------
 
-    def sets_of(self, concept: object) -> frozenset[str]:
+    def sets_of(self, concept: Any) -> frozenset[str]:
         """Value sets any coding of a CodeableConcept belongs to."""
-        if not _is_map(concept):
-            return EMPTY
-        codings = concept.get("coding")
+        try:
+            codings = concept["coding"]
+        except (KeyError, TypeError, IndexError):
+            return EMPTY  # no concept, or no coding in it
         if not codings:
             return EMPTY
         found = EMPTY
         memo = self.code_memo
         for coding in codings:
-            key = (coding.get("system"), coding.get("code"))
+            try:
+                key = (coding["system"], coding["code"])
+            except KeyError:
+                key = (coding.get("system"), coding.get("code"))
             hit = memo.get(key)
             if hit is None:
                 system, code = key

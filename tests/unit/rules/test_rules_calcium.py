@@ -118,7 +118,9 @@ def test_payne_correction_only_with_an_albumin_within_two_days(
     albumin_days: int, corrected: bool
 ) -> None:
     # total 10.2 mg/dL with albumin 3.0 g/dL → 10.2 + 0.8 × (4.0 − 3.0) = 11.0 mg/dL.
-    a = run(breast_cancer(), calcium("ca", 10.2, days=5), albumin("alb", 3.0, days=5 + albumin_days))
+    a = run(
+        breast_cancer(), calcium("ca", 10.2, days=5), albumin("alb", 3.0, days=5 + albumin_days)
+    )
     if corrected:
         found = finding(a, "hypercalcemia")
         assert found.value == pytest.approx(11.0)
@@ -163,7 +165,9 @@ def test_laboratory_corrected_calcium_is_used_as_is() -> None:
 def test_same_time_total_and_corrected_prefers_the_corrected() -> None:
     a = run(breast_cancer(), calcium("total", 10.4), corrected_calcium("cc", 11.6))
     assert refs(finding(a, "hypercalcemia")) == ["Observation/cc"]
-    assert run(breast_cancer(), calcium("total", 11.0), corrected_calcium("cc", 10.1)).findings == ()
+    assert (
+        run(breast_cancer(), calcium("total", 11.0), corrected_calcium("cc", 10.1)).findings == ()
+    )
 
 
 # -- ionized ---------------------------------------------------------------------------------
@@ -237,7 +241,9 @@ def test_rising_calcium_needs_a_baseline() -> None:
     assert _rising(10.4) == []
 
 
-@pytest.mark.parametrize(("days", "in_baseline"), [(30, False), (31, True), (365, True), (366, False)])
+@pytest.mark.parametrize(
+    ("days", "in_baseline"), [(30, False), (31, True), (365, True), (366, False)]
+)
 def test_baseline_window_is_31_to_365_days_before_the_latest(days: int, in_baseline: bool) -> None:
     assert (_rising(10.3, (9.0, days)) == ["rising-calcium"]) is in_baseline
 
@@ -248,28 +254,33 @@ def test_baseline_is_measured_from_the_latest_value_not_from_t() -> None:
 
 
 def test_baseline_is_the_median() -> None:
-    odd = run(breast_cancer(), *[calcium(f"b{v}", v, days=40 + v) for v in (8.0, 9.0, 9.6)],
-              calcium("ca", 10.3))
+    odd = run(
+        breast_cancer(),
+        *[calcium(f"b{v}", v, days=40 + v) for v in (8.0, 9.0, 9.6)],
+        calcium("ca", 10.3),
+    )
     assert finding(odd, "rising-calcium").baseline == 9.0
-    even = run(breast_cancer(), *[calcium(f"b{v}", v, days=40 + v) for v in (8.0, 9.0, 9.2, 9.8)],
-               calcium("ca", 10.3))
+    even = run(
+        breast_cancer(),
+        *[calcium(f"b{v}", v, days=40 + v) for v in (8.0, 9.0, 9.2, 9.8)],
+        calcium("ca", 10.3),
+    )
     assert finding(even, "rising-calcium").baseline == pytest.approx(9.1)
     high_median = [calcium(f"b{v}", v, days=40 + v) for v in (8.0, 9.5, 9.6)]
     assert codes(run(breast_cancer(), *high_median, calcium("ca", 10.3))) == []
 
 
 def test_baseline_uses_corrected_values_where_an_albumin_allows() -> None:
-    # Baseline total 9.8 with albumin 2.5 → 11.0 corrected: 10.4 is no rise from that.
-    a = run(
-        breast_cancer(),
-        calcium("b", 9.8, days=100),
-        albumin("alb", 2.5, days=101),
-        calcium("ca", 10.4),
-    )
-    assert a.findings == ()
-    assert codes(run(breast_cancer(), calcium("b", 9.8, days=100), calcium("ca", 10.8))) == [
-        "hypercalcemia"
-    ]
+    # Baseline total 9.0: 10.4 is 15.6 % above it; albumin 2.5 makes the baseline 10.2 (2 %).
+    plain = [breast_cancer(), calcium("b", 9.0, days=100), calcium("ca", 10.4)]
+    assert codes(run(*plain)) == ["rising-calcium"]
+    assert run(*plain, albumin("alb", 2.5, days=101)).findings == ()
+    # Baseline total 9.5 (7 % below 10.2); albumin 5.0 corrects it to 8.7 (a 17 % rise).
+    plain = [breast_cancer(), calcium("b", 9.5, days=100), calcium("ca", 10.2)]
+    assert run(*plain).findings == ()
+    found = finding(run(*plain, albumin("alb", 5.0, days=99)), "rising-calcium")
+    assert found.baseline == pytest.approx(8.7)
+    assert [e.reference for e in found.supporting] == ["Observation/b", "Observation/alb"]
 
 
 def test_ionized_values_never_make_rising_calcium() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from rules_builders import (
     LOINC,
+    T,
     alp,
     breast_cancer,
     calcium,
@@ -12,7 +13,6 @@ from rules_builders import (
     ionized,
     observation,
     run,
-    T,
 )
 
 from workers.rules import load_config

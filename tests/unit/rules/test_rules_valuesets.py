@@ -143,7 +143,6 @@ def test_codes_outside_the_sets(system: str, code: str, absent_from: str) -> Non
 
 
 def test_high_spine_codes_are_back_pain_too() -> None:
-    high = CONFIG.analyte  # noqa: F841 - keeps the config import honest for readers
     for name, system, code in TABLE:
         if name == "BACK_PAIN_HIGH_SPINE":
             assert "BACK_PAIN" in sets(system, code)

@@ -1,0 +1,43 @@
+"""Subscription bodies and delivery-log reads shared by the subscription tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from service.store.db import transaction
+from service.subscriptions import deliveries
+from service.subscriptions.channel import PAYLOAD_CONTENT_URL, SECRET_URL
+
+SECRET = "test-hook-secret-0123456789"
+
+
+def subscription(
+    endpoint: str,
+    criteria: str = "CommunicationRequest?priority=urgent,asap,stat",
+    *,
+    content: str | None = "full-resource",
+    secret: str | None = SECRET,
+    status: str = "requested",
+    **extra: Any,
+) -> dict[str, Any]:
+    channel: dict[str, Any] = {"type": "rest-hook", "endpoint": endpoint}
+    if content is not None:
+        channel["payload"] = "application/fhir+json"
+        channel["_payload"] = {"extension": [{"url": PAYLOAD_CONTENT_URL, "valueCode": content}]}
+    if secret is not None:
+        channel["extension"] = [{"url": SECRET_URL, "valueString": secret}]
+    return {
+        "resourceType": "Subscription",
+        "status": status,
+        "reason": "Page the oncology nurse on urgent bone-metastasis alerts",
+        "criteria": criteria,
+        "channel": channel,
+        **extra,
+    }
+
+
+def delivery_log(client: TestClient, subscription_id: str) -> list[deliveries.DeliveryView]:
+    with transaction(client.app.state.session_factory) as session:  # type: ignore[attr-defined]
+        return deliveries.log(session, subscription_id)
