@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import orjson
 import typer
@@ -115,9 +115,7 @@ def replay(
         Path | None,
         typer.Option(help="An .expect.json file, or a folder of them, to diff the alerts against"),
     ] = None,
-    batch_size: Annotated[
-        int, typer.Option(min=1, help="Loose resources per batch Bundle")
-    ] = 100,
+    batch_size: Annotated[int, typer.Option(min=1, help="Loose resources per batch Bundle")] = 100,
     wait_timeout: Annotated[
         float, typer.Option(help="Seconds to wait for the evaluations to finish")
     ] = 600.0,
@@ -147,6 +145,7 @@ def evaluate(
     ] = None,
 ) -> None:
     """Offline dry run: print the Flags and CommunicationRequests the data would produce."""
+    from service.bundles import resolved_resources
     from service.errors import FHIRError
     from service.fhir.index import parse_date_range
     from service.files import iter_resources
@@ -159,14 +158,14 @@ def evaluate(
             typer.echo("--as-of must be an ISO datetime, e.g. 2026-06-01T12:00:00Z", err=True)
             raise typer.Exit(2)
         at = rng.start
-    resources = [r for _src, r in iter_resources(paths)]
-    bundle = {"resourceType": "Bundle", "type": "collection", "entry": []}
-    flat: list[dict[str, object]] = []
-    from service.bundles import resolved_resources
-
-    for r in resources:
+    flat: list[dict[str, Any]] = []
+    for _src, r in iter_resources(paths):
         flat.extend(resolved_resources(r))
-    bundle["entry"] = [{"resource": r} for r in flat]
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [{"resource": r} for r in flat],
+    }
     try:
         result = evaluate_bundle(bundle, at, get_settings().oncology_team)
     except FHIRError as exc:

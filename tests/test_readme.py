@@ -58,9 +58,9 @@ def test_readme_first_command_and_walkthrough(tmp_path: Path) -> None:
         assert again.returncode == 0, again.stderr
         secret = (tmp_path / "data" / "jwt-secret").read_text().strip()
         h = {"Authorization": f"Bearer {mint(secret)}"}
-        pid = httpx.get(
-            f"{base}/fhir/Patient?identifier=urn:example:mrn|WT-1", headers=h
-        ).json()["entry"][0]["resource"]["id"]
+        pid = httpx.get(f"{base}/fhir/Patient?identifier=urn:example:mrn|WT-1", headers=h).json()[
+            "entry"
+        ][0]["resource"]["id"]
         flags = httpx.get(f"{base}/fhir/Flag?patient={pid}", headers=h).json()
         requests = httpx.get(f"{base}/fhir/CommunicationRequest?patient={pid}", headers=h).json()
         assert flags["total"] == 1 and requests["total"] == 1

@@ -27,7 +27,7 @@ def _settings() -> Settings:
     return _configured or get_settings()
 
 
-@celery_app.task(
+@celery_app.task(  # type: ignore[untyped-decorator]
     bind=True,
     name="workers.tasks.evaluate_patient",
     acks_late=True,
@@ -39,7 +39,7 @@ def _settings() -> Settings:
     max_retries=12,
     ignore_result=True,
 )
-def evaluate_patient(self: Task, patient_id: str, upto: int | None = None) -> list[str]:  # type: ignore[type-arg]
+def evaluate_patient(self: Task, patient_id: str, upto: int | None = None) -> list[str]:
     settings = _settings()
     outcome = run_evaluation(
         session_factory(settings.resolved_database_url),

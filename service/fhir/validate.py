@@ -79,7 +79,7 @@ def parse_json(body: bytes) -> Any:
 @cache
 def _model(resource_type: str) -> type[BaseModel] | None:
     try:
-        return get_fhir_model_class(resource_type)  # type: ignore[no-any-return]
+        return get_fhir_model_class(resource_type)
     except (KeyError, ValueError):
         return None
 

@@ -46,7 +46,7 @@ def patient_clock(session: Session, patient_id: str) -> datetime | None:
 
 def load_open(session: Session, patient_id: str) -> dict[str, Any] | None:
     row = session.scalar(select(Episode).where(Episode.open_key == patient_id))
-    return orjson.loads(row.state) if row is not None else None  # type: ignore[no-any-return]
+    return orjson.loads(row.state) if row is not None else None
 
 
 def load_closed_states(session: Session, patient_id: str) -> list[dict[str, Any]]:

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy.orm import Session
 
 from service.errors import FHIRError
@@ -100,9 +100,9 @@ def check_if_match(current: Stored | None, if_match: str | None) -> None:
 # Statements built once: per-call construction and cache-key generation cost more than the
 # SQL itself on the ingest path.
 # Table-level (Core) statements run on the session's connection skip the ORM's bulk layer.
-_R = Resource.__table__
-_T = ResourceToken.__table__
-_V = ResourceVersion.__table__
+_R: Table = Resource.__table__  # type: ignore[assignment]
+_T: Table = ResourceToken.__table__  # type: ignore[assignment]
+_V: Table = ResourceVersion.__table__  # type: ignore[assignment]
 _INSERT_RESOURCE = _R.insert()
 _INSERT_TOKEN = _T.insert()
 _INSERT_VERSION = _V.insert()
@@ -226,26 +226,23 @@ def remove(
         return None
     now = now or utcnow()
     version = current.version_id + 1
-    session.execute(
-        delete(ResourceToken).where(
-            ResourceToken.type == resource_type, ResourceToken.id == resource_id
-        )
+    key = {"k_type": resource_type, "k_id": resource_id}
+    conn = session.connection()
+    conn.execute(_DELETE_TOKENS, key)
+    conn.execute(
+        _UPDATE_RESOURCE, {**key, "version_id": version, "last_updated": now, "deleted": True}
     )
-    session.execute(
-        update(Resource)
-        .where(Resource.type == resource_type, Resource.id == resource_id)
-        .values(version_id=version, last_updated=now, deleted=True)
-    )
-    session.execute(
-        insert(ResourceVersion).values(
-            type=resource_type,
-            id=resource_id,
-            version_id=version,
-            last_updated=now,
-            method="DELETE",
-            deleted=True,
-            content=None,
-        )
+    conn.execute(
+        _INSERT_VERSION,
+        {
+            "type": resource_type,
+            "id": resource_id,
+            "version_id": version,
+            "last_updated": now,
+            "method": "DELETE",
+            "deleted": True,
+            "content": None,
+        },
     )
     return current
 

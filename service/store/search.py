@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select
 from sqlalchemy.orm import Session
 
@@ -9,9 +11,12 @@ from service.fhir.search import Criterion, DateFilter, SearchQuery
 from service.store.models import Resource, ResourceToken
 
 
-def _date_clause(
-    start_col: ColumnElement[object], end_col: ColumnElement[object], f: DateFilter
-) -> ColumnElement[bool]:
+def _date_clause(start_col: Any, end_col: Any, f: DateFilter) -> ColumnElement[bool]:
+    clause: ColumnElement[bool] = _date_clause_untyped(start_col, end_col, f)
+    return clause
+
+
+def _date_clause_untyped(start_col: Any, end_col: Any, f: DateFilter) -> Any:
     # FHIR semantics on ranges: eq = the resource's range lies within the value's range;
     # ge/gt/le/lt compare the resource range against the value range.
     if f.prefix == "eq":
@@ -54,7 +59,7 @@ def _criterion(c: Criterion, resource_type: str) -> ColumnElement[bool]:
     return or_(*[_date_clause(Resource.date_start, Resource.date_end, d) for d in c.dates])
 
 
-def _base(query: SearchQuery) -> Select[tuple[Resource]]:
+def _base(query: SearchQuery) -> Select[Any]:
     stmt = select(Resource).where(Resource.type == query.resource_type, Resource.deleted.is_(False))
     for c in query.criteria:
         stmt = stmt.where(_criterion(c, query.resource_type))

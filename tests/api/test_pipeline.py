@@ -8,7 +8,8 @@ from fastapi.testclient import TestClient
 
 from service.store import outbox
 from service.store.db import transaction
-from tests.builders import back_pain_story, breast_cancer, days_ago, patient, transaction as tx
+from tests.builders import back_pain_story, breast_cancer, days_ago, patient
+from tests.builders import transaction as tx
 from tests.conftest import wait_idle
 
 

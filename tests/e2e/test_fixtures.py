@@ -28,7 +28,9 @@ def _split(resources: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[
     return flags, requests
 
 
-def _read_all(client: TestClient, headers: dict[str, str], rtype: str, patients: list[str]) -> list[dict[str, Any]]:
+def _read_all(
+    client: TestClient, headers: dict[str, str], rtype: str, patients: list[str]
+) -> list[dict[str, Any]]:
     ids = ",".join(p.removeprefix("Patient/") for p in patients)
     r = client.get(f"/fhir/{rtype}", params={"patient": ids, "_count": "1000"}, headers=headers)
     assert r.status_code == 200, r.text

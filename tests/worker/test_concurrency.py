@@ -28,7 +28,7 @@ def test_parallel_evaluations_open_one_episode(
     def run() -> None:
         try:
             evaluate_patient(factory, "cc1", settings=settings)
-        except BaseException as exc:  # noqa: BLE001 - collected for the assertion below
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=run) for _ in range(6)]
@@ -49,7 +49,9 @@ def test_parallel_evaluations_open_one_episode(
     assert open_eps == 1 and flags == 1
 
 
-def test_parallel_first_evaluations_race_safely(settings: Settings, client: Any, headers: dict[str, str]) -> None:
+def test_parallel_first_evaluations_race_safely(
+    settings: Settings, client: Any, headers: dict[str, str]
+) -> None:
     """Data stored without the relay (so nothing is evaluated yet), then six evaluations race."""
     from service import bundles
     from service.auth import Principal
@@ -71,7 +73,7 @@ def test_parallel_first_evaluations_race_safely(settings: Settings, client: Any,
         barrier.wait()
         try:
             evaluate_patient(factory, "cc2", settings=settings)
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=run) for _ in range(6)]
@@ -82,7 +84,9 @@ def test_parallel_first_evaluations_race_safely(settings: Settings, client: Any,
     wait_idle(client, headers)
     assert errors == []
     with transaction(factory) as session:
-        eps = session.scalar(select(func.count()).select_from(Episode).where(Episode.patient_id == "cc2"))
+        eps = session.scalar(
+            select(func.count()).select_from(Episode).where(Episode.patient_id == "cc2")
+        )
         crs = session.scalar(
             select(func.count())
             .select_from(Resource)
