@@ -96,6 +96,41 @@ def _apply(session: Session, plan: Plan, written: list[str]) -> None:
         )
 
 
+_WITHDRAWN_OBSERVATION = frozenset({"entered-in-error", "cancelled"})
+_WITHDRAWN_CONDITION = frozenset({"refuted", "entered-in-error"})
+
+
+def _retracted(session: Session, episode: EpisodeState | None) -> frozenset[str]:
+    """Evidence of the open episode whose record is now withdrawn: entered-in-error, refuted,
+    cancelled, or deleted. Only these retract an alert (a newer normal result does not)."""
+    if episode is None:
+        return frozenset()
+    out: set[str] = set()
+    by_type: dict[str, list[str]] = {}
+    for ref in episode.evidence_refs:
+        rtype, _, rid = ref.partition("/")
+        by_type.setdefault(rtype, []).append(rid)
+    for rtype, ids in by_type.items():
+        stored = store.read_many(session, rtype, ids)
+        for rid in ids:
+            current = stored.get(rid)
+            if current is None:  # deleted or never stored
+                out.add(f"{rtype}/{rid}")
+                continue
+            body = current.json()
+            if rtype == "Observation" and body.get("status") in _WITHDRAWN_OBSERVATION:
+                out.add(f"{rtype}/{rid}")
+            elif rtype == "Condition":
+                codes = {
+                    c.get("code")
+                    for c in (body.get("verificationStatus") or {}).get("coding", [])
+                    if isinstance(c, dict)
+                }
+                if codes & _WITHDRAWN_CONDITION:
+                    out.add(f"{rtype}/{rid}")
+    return frozenset(out)
+
+
 def _consumed(session: Session, patient_id: str) -> set[str]:
     consumed: set[str] = set()
     for state in episode_store.load_closed_states(session, patient_id):
@@ -150,8 +185,10 @@ def evaluate_in_session(
         now=now,
         settings=asettings,
         new_id=lambda: str(uuid.uuid4()),
+        retracted=_retracted(session, episode),
     )
-    _apply(session, plan, written)
+    if plan.writes or plan.episode != episode:
+        _apply(session, plan, written)
     events.extend(plan.events)
     outbox.complete(session, patient_id, upto)
     lock.evaluated_at = _naive(now)
@@ -175,4 +212,3 @@ def evaluate_patient(
         ",".join(outcome.written) or "nothing",
     )
     return outcome
-

@@ -179,18 +179,25 @@ def decide(
     now: datetime,
     settings: AlertSettings = DEFAULT_SETTINGS,
     new_id: Callable[[], str],
+    retracted: frozenset[str] | None = None,
 ) -> Plan:
     """Plan the writes that bring the patient's alerts in line with `assessment`.
 
     `episode` is the patient's open episode (a closed one counts as none), `current` the stored
     Flag and CommunicationRequests of that episode with meta.versionId. Call `close_if_ended`
     first: an open episode whose Flag is not `active` here is a caller error.
+
+    `retracted`: the episode's evidence references whose stored record is now
+    entered-in-error, refuted, cancelled or deleted (the caller reads their statuses). Given,
+    only those (and evidence of a patient who no longer qualifies) are withdrawn; evidence that
+    merely stopped firing (a newer normal result) stays on the alert for the nurse to judge.
+    None falls back to inferring withdrawals from the assessment alone.
     """
     _require_aware(now)
     if episode is not None and episode.status == "open":
         if episode.patient != assessment.patient:
             raise ValueError(f"episode of {episode.patient} given for {assessment.patient}")
-        return _follow(assessment, episode, _index(current), now, settings, new_id)
+        return _follow(assessment, episode, _index(current), now, settings, new_id, retracted)
     if not assessment.findings:
         return Plan()
     return _open(assessment, now, settings, new_id)
@@ -242,13 +249,14 @@ def _follow(
     now: datetime,
     settings: AlertSettings,
     new_id: Callable[[], str],
+    retracted: frozenset[str] | None = None,
 ) -> Plan:
     flag = stored.get(("Flag", episode.flag_id))
     if flag is None or flag.get("status") != "active":
         raise ValueError(
             f"{episode.flag_reference} is not active or not given: call close_if_ended first"
         )
-    result = reconcile(episode, assessment, settings)
+    result = reconcile(episode, assessment, settings, retracted)
     if not result.withdrawals and (result.findings, result.red_flags, result.priority) == (
         episode.findings,
         episode.red_flags,

@@ -137,9 +137,18 @@ def _is_withdrawn(
     current: Finding | None,
     assessment: Assessment,
     settings: AlertSettings,
+    retracted: frozenset[str] | None = None,
 ) -> bool:
     if current is not None and any(e.reference == record.reference for e in current.evidence):
         return False
+    if retracted is not None:
+        if record.reference in retracted:
+            return True
+        within = assessment.at - settings.recent_window(code) <= record.date <= assessment.at
+        no_longer_qualifies = not assessment.eligible or (
+            assessment.known_bone_metastasis and code in _SUPPRESSED_BY_KNOWN_METASTASIS
+        )
+        return within and no_longer_qualifies
     if record.date > assessment.at:
         return False  # not visible to an evaluation at this time (out-of-order run)
     if record.date < assessment.at - settings.recent_window(code):
@@ -148,9 +157,16 @@ def _is_withdrawn(
     return current is None or not any(e.clinical_date > record.date for e in current.evidence)
 
 
-def _withdrawal_reason(assessment: Assessment, code: FindingCode, record: EvidenceRecord) -> str:
+def _withdrawal_reason(
+    assessment: Assessment,
+    code: FindingCode,
+    record: EvidenceRecord,
+    retracted: frozenset[str] | None = None,
+) -> str:
     label = FINDING_DISPLAY[code].lower()
-    if not assessment.eligible:
+    if retracted is not None and record.reference in retracted:
+        why = "the record was entered in error, refuted, cancelled or deleted"
+    elif not assessment.eligible:
         why = "no breast-cancer history remains on record"
     elif assessment.known_bone_metastasis and code in _SUPPRESSED_BY_KNOWN_METASTASIS:
         why = "a bone metastasis is now recorded as known"
@@ -199,7 +215,12 @@ def _merge_finding(
     )
 
 
-def reconcile(episode: EpisodeState, assessment: Assessment, settings: AlertSettings) -> Reconciled:
+def reconcile(
+    episode: EpisodeState,
+    assessment: Assessment,
+    settings: AlertSettings,
+    retracted: frozenset[str] | None = None,
+) -> Reconciled:
     """The open episode's content after `assessment` (see the module docstring for the rules)."""
     current = {f.code: f for f in assessment.findings}
     findings: list[EpisodeFinding] = []
@@ -209,10 +230,12 @@ def reconcile(episode: EpisodeState, assessment: Assessment, settings: AlertSett
         gone = tuple(
             r
             for r in recorded.evidence
-            if _is_withdrawn(r, recorded.code, finding, assessment, settings)
+            if _is_withdrawn(r, recorded.code, finding, assessment, settings, retracted)
         )
         withdrawals.extend(
-            Withdrawal(recorded.code, r, _withdrawal_reason(assessment, recorded.code, r))
+            Withdrawal(
+                recorded.code, r, _withdrawal_reason(assessment, recorded.code, r, retracted)
+            )
             for r in gone
         )
         kept = tuple(r for r in recorded.evidence if r not in gone)
