@@ -99,7 +99,7 @@ def _first_date(resource: Mapping[str, Any], *names: str) -> DateRange | None:
         value = resource.get(name)
         if isinstance(value, str):
             return parse_date_range(value)
-        if isinstance(value, Mapping) and name.endswith("Period"):
+        if isinstance(value, Mapping) and name.lower().endswith("period"):
             start = parse_date_range(value.get("start", "")) if value.get("start") else None
             end = parse_date_range(value.get("end", "")) if value.get("end") else None
             if start or end:
@@ -152,8 +152,6 @@ def extract(resource_type: str, resource_id: str, resource: Mapping[str, Any]) -
     elif resource_type == "Flag":
         entry.status = resource.get("status")
         entry.date = _first_date(resource, "period")
-        if entry.date is None and isinstance(resource.get("period"), Mapping):
-            entry.date = None
     elif resource_type == "CommunicationRequest":
         entry.status = resource.get("status")
         entry.date = _first_date(resource, "authoredOn")

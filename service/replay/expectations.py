@@ -15,10 +15,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
+
+from service.fhir.index import parse_date_range
 
 # The alert contract (clinical-rules §6-7; spelled once in workers/alerts/codes.py, which the
 # service layer does not import). A test checks that these stay equal.
@@ -229,16 +232,17 @@ def _evidence(flag: Mapping[str, Any]) -> set[str]:
     return out
 
 
-def _newest_key(request: Mapping[str, Any]) -> tuple[str, str, str]:
-    """Sort key: authoredOn, then meta.lastUpdated, then id (all FHIR instants written in UTC by
-    the service, so they order as strings)."""
+def _instant(value: Any) -> datetime:
+    rng = parse_date_range(value) if isinstance(value, str) else None
+    return rng.start if rng is not None else datetime.min
+
+
+def _newest_key(request: Mapping[str, Any]) -> tuple[datetime, datetime, str]:
+    """Sort key: authoredOn, then meta.lastUpdated (as instants, whatever their precision or
+    offset), then id."""
     meta = request.get("meta")
     updated = meta.get("lastUpdated") if isinstance(meta, Mapping) else None
-    return (
-        str(request.get("authoredOn") or ""),
-        str(updated or ""),
-        str(request.get("id") or ""),
-    )
+    return (_instant(request.get("authoredOn")), _instant(updated), str(request.get("id") or ""))
 
 
 def actual_alerts(

@@ -119,7 +119,7 @@ def summary_line(
     if expected is not None and mismatches is not None:
         wrong = len({m.patient for m in mismatches})
         line += (
-            f"; {len(expected)} expected, all match"
+            f"; {len(expected)} checked against expectations, all match"
             if not mismatches
             else f"; {len(mismatches)} difference(s) in {wrong} patient(s)"
         )

@@ -1,10 +1,13 @@
 """`fhir-alerts replay`: send files to a running server, wait for evaluation, show the alerts,
 and (with expectations) say where they differ.
 
-Exit codes: 0 all data accepted (and, with --expect, every expectation met); 1 the replay ran
-but some data was rejected or the alerts differ from the expectations; 2 it could not run to
-the end (bad arguments, unreadable expectations, server unreachable or refusing the token,
-evaluations not finished in time).
+With --expect, the expected patients this replay stored are judged (so one fixture can be
+replayed against a whole folder of expectations); the others are only counted.
+
+Exit codes: 0 all data accepted (and, with --expect, every judged expectation met); 1 the replay
+ran but some data was rejected, the alerts differ from the expectations, or no expected patient
+was in the data; 2 it could not run to the end (bad arguments, unreadable expectations, server
+unreachable or refusing the token, evaluations not finished in time).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from service.replay.expectations import (
     ExpectationError,
     Expectations,
     Mismatch,
+    PatientExpectation,
     actual_alerts,
     diff,
     load_expectations,
@@ -45,6 +49,7 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_CANNOT_RUN = 2
 DEFAULT_URL = "http://127.0.0.1:8000"
+_PATIENTS_PER_SEARCH = 40
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +70,7 @@ class ReplayResult:
     patients: list[str] = field(default_factory=list)
     alerts: dict[str, AlertSummary] = field(default_factory=dict)
     mismatches: list[Mismatch] | None = None
+    not_replayed: list[str] = field(default_factory=list)  # expected, but not in the data
     problems: list[ReadProblem] = field(default_factory=list)
     resources: int = 0
     upload_seconds: float = 0.0
@@ -132,8 +138,7 @@ def run(
         try:
             touched = _upload(client, files, options, result, err)
             _wait(client, options.wait_timeout, err)
-            wanted = set(expected.patients) if expected is not None else set()
-            result.patients = sorted(touched | wanted)
+            result.patients = sorted(touched)
             result.alerts = _read_alerts(client, result.patients)
         except _Stop:
             result.exit_code = EXIT_CANNOT_RUN
@@ -152,21 +157,26 @@ def run(
         out.print(render.alerts_table(result.patients, result.alerts, title))
     else:
         out.print("No patient data was stored by this replay.")
+    judged: dict[str, PatientExpectation] | None = None
     if expected is not None:
-        result.mismatches = diff(expected, result.alerts)
+        # Only patients this replay stored are judged: one fixture can be replayed against the
+        # whole expectation folder. A rejected Bundle still fails the run (its problem above).
+        judged = {p: e for p, e in expected.patients.items() if p in touched}
+        result.not_replayed = sorted(set(expected.patients) - set(judged))
+        result.mismatches = diff(judged, result.alerts)
         if result.mismatches:
             out.print(render.diff_table(result.mismatches))
-    out.print(
-        render.summary_line(
-            result.patients,
-            result.alerts,
-            expected.patients if expected is not None else None,
-            result.mismatches,
+    out.print(render.summary_line(result.patients, result.alerts, judged, result.mismatches))
+    if judged is not None and result.not_replayed:
+        err.print(
+            f"{len(result.not_replayed)} expected patient(s) were not in the replayed data "
+            "and were not checked"
         )
-    )
+    if judged is not None and not judged:
+        err.print("[red]error:[/] none of the expected patients was in the replayed data")
     if result.problems:
         err.print(f"[red]{len(result.problems)} rejected file(s) or entries[/] (listed above)")
-    if result.problems or result.mismatches:
+    if result.problems or result.mismatches or (judged is not None and not judged):
         result.exit_code = EXIT_FAILED
     return result
 
@@ -246,11 +256,17 @@ def _wait(client: ReplayClient, timeout: float, err: Console) -> None:
 
 
 def _read_alerts(client: ReplayClient, patients: Sequence[str]) -> dict[str, AlertSummary]:
-    """The active alert resources of each patient, read back through FHIR search."""
+    """The active alert resources of the patients, read back through FHIR search (a few
+    patients per request: `patient` takes a comma-separated list)."""
     flags = []
     requests = []
-    for patient in patients:
-        query = [("patient", patient), ("status", "active"), ("_count", "100")]
+    ids = [p.removeprefix("Patient/") for p in patients]
+    for i in range(0, len(ids), _PATIENTS_PER_SEARCH):
+        query = [
+            ("patient", ",".join(ids[i : i + _PATIENTS_PER_SEARCH])),
+            ("status", "active"),
+            ("_count", "200"),
+        ]
         flags.extend(client.search_all("Flag", query))
         requests.extend(client.search_all("CommunicationRequest", query))
     return actual_alerts(flags, requests)

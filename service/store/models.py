@@ -102,6 +102,9 @@ class Outbox(Base):
     __table_args__ = (
         Index("ix_outbox_patient", "patient_id", "pk"),
         Index("ix_outbox_dispatched", "dispatched_at"),
+        # Never reuse a deleted row's id: the relay marks "rows up to N" dispatched after the
+        # hand-off, and a reused id would mark a newer, unevaluated write as handed off.
+        {"sqlite_autoincrement": True},
     )
 
 

@@ -119,8 +119,9 @@ async def fragment(request: Request, factory: FactoryDep, since: str | None = No
     """The live part of the page; 204 when nothing changed since the version the page has."""
     session = sessions.current_session(request)
     if session is None:
-        return Response("Sign-in required", status_code=401, media_type="text/plain",
-                        headers=_HEADERS)
+        return Response(
+            "Sign-in required", status_code=401, media_type="text/plain", headers=_HEADERS
+        )
     html = await _fragment(request, session, factory)
     version = _version(html)
     if since == version:

@@ -40,11 +40,12 @@ class WebSession:
 
 def configured_users(settings: Settings) -> dict[str, str]:
     """`ALERTS_WORKLIST_USERS`: "user:password" pairs, comma separated. A password may hold
-    ':' (only the first one separates); entries without a user or password are ignored."""
+    ':' (only the first one separates); spaces around a user or password are ignored, and so
+    are entries without a user or a password."""
     users: dict[str, str] = {}
     for entry in settings.worklist_users.split(","):
         user, sep, password = entry.partition(":")
-        user = user.strip()
+        user, password = user.strip(), password.strip()
         if sep and user and password:
             users[user] = password
     return users

@@ -103,15 +103,23 @@ def _series(
 
 def calcium_series(observations: Iterable[Mapping[str, Any]]) -> Series:
     return _series(
-        observations, CALCIUM_CODES, calcium_mg_dl,
-        name="Calcium", unit="mg/dL", default_limit=CALCIUM_LIMIT_MG_DL,
+        observations,
+        CALCIUM_CODES,
+        calcium_mg_dl,
+        name="Calcium",
+        unit="mg/dL",
+        default_limit=CALCIUM_LIMIT_MG_DL,
     )
 
 
 def alp_series(observations: Iterable[Mapping[str, Any]]) -> Series:
     return _series(
-        observations, ALP_CODES, alp_u_l,
-        name="ALP", unit="U/L", default_limit=ALP_LIMIT_U_L,
+        observations,
+        ALP_CODES,
+        alp_u_l,
+        name="ALP",
+        unit="U/L",
+        default_limit=ALP_LIMIT_U_L,
     )
 
 
@@ -167,13 +175,14 @@ class Chart:
         return HEIGHT - BOTTOM
 
 
-def _fmt(value: float, scale: float | None = None) -> str:
-    """One decimal for calcium-sized numbers, none for enzyme-sized ones."""
-    return f"{value:.1f}" if abs(scale if scale is not None else value) < 100 else f"{value:.0f}"
+def _fmt(value: float, scale: float) -> str:
+    """One decimal on a calcium-sized scale (mg/dL), none on an enzyme-sized one (U/L)."""
+    return f"{value:.1f}" if abs(scale) < 50 else f"{value:.0f}"
 
 
 def _describe(series: Series) -> str:
-    limit = f"upper limit {_fmt(series.upper_limit)} {series.unit}"
+    scale = series.upper_limit
+    limit = f"upper limit {_fmt(series.upper_limit, scale)} {series.unit}"
     if not series.points:
         return f"No results on record in the last year ({limit})."
     last = series.points[-1]
@@ -185,7 +194,7 @@ def _describe(series: Series) -> str:
         else "1 result"
     )
     return (
-        f"{span}; latest {_fmt(last.value)} {series.unit} on {last.when:%Y-%m-%d}, "
+        f"{span}; latest {_fmt(last.value, scale)} {series.unit} on {last.when:%Y-%m-%d}, "
         f"{state} the {limit}."
     )
 
@@ -212,7 +221,7 @@ def chart(series: Series) -> Chart:
         Dot(
             x(p.when),
             y(p.value),
-            f"{p.when:%Y-%m-%d}: {_fmt(p.value)} {series.unit}",
+            f"{p.when:%Y-%m-%d}: {_fmt(p.value, series.upper_limit)} {series.unit}",
             p.value > series.upper_limit,
         )
         for p in points
@@ -222,8 +231,8 @@ def chart(series: Series) -> Chart:
         dots=dots,
         line=" ".join(f"{d.x},{d.y}" for d in dots),
         limit_y=y(series.upper_limit),
-        y_top=_fmt(hi, hi),
-        y_bottom=_fmt(lo, hi),
+        y_top=_fmt(hi, series.upper_limit),
+        y_bottom=_fmt(lo, series.upper_limit),
         x_first=f"{points[0].when:%Y-%m-%d}" if points else "",
         x_last=f"{points[-1].when:%Y-%m-%d}" if len(points) > 1 else "",
         description=_describe(series),

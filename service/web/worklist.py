@@ -87,9 +87,12 @@ def _episodes(session: Session, ctx: WriteContext) -> list[_Episode]:
     )
     for request in open_requests:
         ref = _flag_ref(request)
+        if ref in by_flag:
+            continue  # collected with its Flag below
+        # Without a stored Flag the request is shown on its own. A request whose Flag is stored
+        # but no longer active is not: the worker revokes it when it sees the closed Flag.
         if ref is None or read_json(session, ctx, ref) is None:
             loose.append(_Episode(x.reference(request.get("subject")) or "", None, [request]))
-        # A request whose Flag is stored but no longer active is being revoked by the worker.
     patients = {e.patient_ref for e in by_flag.values()}
     for patient_ref in sorted(patients):
         pid = patient_ref.removeprefix("Patient/")
@@ -159,13 +162,17 @@ def _alert(session: Session, ctx: WriteContext, ep: _Episode, now: datetime) -> 
     authored = [t for t in (x.parse_when(r.get("authoredOn")) for r in requests) if t]
     raised = min(authored) if authored else x.parse_when((flag.get("period") or {}).get("start"))
     findings = tuple(
-        Finding(x.coding_display(e.get("valueCodeableConcept")),
-                x.concept_text(e.get("valueCodeableConcept")))
+        Finding(
+            x.coding_display(e.get("valueCodeableConcept")),
+            x.concept_text(e.get("valueCodeableConcept")),
+        )
         for e in x.extensions(flag, c.FINDING_EXTENSION_URL)
     ) or tuple(Finding(x.concept_text(rc), "") for rc in current.get("reasonCode") or ())
     red_flags = tuple(
-        RedFlag(x.coding_display(e.get("valueCodeableConcept")),
-                x.concept_text(e.get("valueCodeableConcept")))
+        RedFlag(
+            x.coding_display(e.get("valueCodeableConcept")),
+            x.concept_text(e.get("valueCodeableConcept")),
+        )
         for e in x.extensions(flag, c.RED_FLAG_EXTENSION_URL)
     )
     cited = [e.get("valueReference") for e in x.extensions(flag, c.FLAG_DETAIL_URL)]
@@ -206,8 +213,9 @@ def _alert(session: Session, ctx: WriteContext, ep: _Episode, now: datetime) -> 
 
 
 def load_worklist(session: Session, ctx: WriteContext, now: datetime) -> Worklist:
-    alerts = sorted((_alert(session, ctx, ep, now) for ep in _episodes(session, ctx)),
-                    key=lambda a: a.sort_key)
+    alerts = sorted(
+        (_alert(session, ctx, ep, now) for ep in _episodes(session, ctx)), key=lambda a: a.sort_key
+    )
     return Worklist(
         waiting=tuple(a for a in alerts if a.request_id),
         acknowledged=tuple(a for a in alerts if not a.request_id),

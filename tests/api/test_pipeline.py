@@ -113,3 +113,37 @@ def test_backlog_counts_pending_patients(client: TestClient, headers: dict[str, 
         outbox.enqueue(session, ["x1", "x2"])
         assert outbox.backlog(session) == 2
     wait_idle(client, headers)
+
+
+def test_outbox_ids_are_never_reused(client: TestClient, headers: dict[str, str]) -> None:
+    """A deleted outbox row's id must not come back: the relay marks "rows up to N" as handed
+    off after the hand-off, and a reused id would hide a newer write from evaluation."""
+    factory = client.app.state.session_factory  # type: ignore[attr-defined]
+    from sqlalchemy import func, select
+
+    from service.store.models import Outbox
+
+    with transaction(factory) as session:
+        outbox.enqueue(session, ["reuse"])
+        first = session.scalar(select(func.max(Outbox.pk)))
+    wait_idle(client, headers)  # evaluated, row deleted
+    with transaction(factory) as session:
+        outbox.enqueue(session, ["reuse"])
+        second = session.scalar(select(func.max(Outbox.pk)))
+    assert second is not None and first is not None and second > first
+    wait_idle(client, headers)
+
+
+def test_consecutive_writes_for_one_patient_are_all_evaluated(
+    client: TestClient, headers: dict[str, str]
+) -> None:
+    story = back_pain_story("pp6")
+    story["entry"] = [e for e in story["entry"] if e["resource"]["id"] != "pp6-bp"]
+    for _ in range(5):
+        client.post("/fhir", json=story, headers=headers)
+    pain = back_pain_story("pp6")
+    pain["entry"] = [e for e in pain["entry"] if e["resource"]["id"] == "pp6-bp"]
+    client.post("/fhir", json=pain, headers=headers)
+    wait_idle(client, headers, timeout=20)  # would hang for redispatch_after if a write was lost
+    flags, _crs = _alerts(client, headers, "pp6")
+    assert len(flags) == 1

@@ -12,11 +12,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from service.api.app import create_app
-from service.auth import mint
 from service.config import Settings
 from service.store.db import session_factory, transaction
 from service.store.models import Outbox, PatientLock
-from tests.builders import back_pain_story, lab, patient, transaction as bundle_of
+from tests.builders import back_pain_story, lab, patient
+from tests.builders import transaction as bundle_of
 from tests.conftest import FIXTURES, wait_idle
 from tests.integration.conftest import Cli, Serve
 
@@ -74,9 +74,13 @@ def test_as_of_is_refused_with_403_where_a_broker_is_configured(
     assert r.status_code == 403
     assert r.json() == REFUSED
     obs = lab("ao1-ca", "ao1", "17861-6", 12.0, "mg/dL", "2026-05-25T09:00:00Z")
-    r = broker_client.put("/fhir/Observation/ao1-ca", params={"asOf": AS_OF}, json=obs, headers=headers)
+    r = broker_client.put(
+        "/fhir/Observation/ao1-ca", params={"asOf": AS_OF}, json=obs, headers=headers
+    )
     assert (r.status_code, r.json()) == (403, REFUSED)
-    r = broker_client.post("/fhir/Patient", params={"asOf": AS_OF}, json=patient("ao1"), headers=headers)
+    r = broker_client.post(
+        "/fhir/Patient", params={"asOf": AS_OF}, json=patient("ao1"), headers=headers
+    )
     assert (r.status_code, r.json()) == (403, REFUSED)
     # Nothing was stored, nothing will be evaluated.
     assert broker_client.get("/fhir/Patient/ao1", headers=headers).status_code == 404
@@ -133,7 +137,10 @@ def test_as_of_judges_those_patients_at_that_time(
     alert); judged now, it is old and raises nothing. A badly formed asOf is a 400."""
     then = datetime(2020, 6, 1, 12, 0, tzinfo=UTC)
     r = client.post(
-        "/fhir", params={"asOf": "2020-06-01T12:00:00Z"}, json=back_pain_story("ao5", then), headers=headers
+        "/fhir",
+        params={"asOf": "2020-06-01T12:00:00Z"},
+        json=back_pain_story("ao5", then),
+        headers=headers,
     )
     assert r.status_code == 200, r.text
     r = client.post("/fhir", json=back_pain_story("ao6", then), headers=headers)
@@ -141,14 +148,18 @@ def test_as_of_judges_those_patients_at_that_time(
     wait_idle(client, headers)
 
     def active(rtype: str, pid: str) -> list[dict[str, Any]]:
-        bundle = client.get(f"/fhir/{rtype}", params={"patient": pid, "status": "active"}, headers=headers)
+        bundle = client.get(
+            f"/fhir/{rtype}", params={"patient": pid, "status": "active"}, headers=headers
+        )
         return [e["resource"] for e in bundle.json().get("entry", [])]
 
     assert len(active("Flag", "ao5")) == 1
     assert [c["priority"] for c in active("CommunicationRequest", "ao5")] == ["urgent"]
     assert active("Flag", "ao6") == [] and active("CommunicationRequest", "ao6") == []
 
-    r = client.post("/fhir", params={"asOf": "2020-06-01"}, json=bundle_of(patient("ao7")), headers=headers)
+    r = client.post(
+        "/fhir", params={"asOf": "2020-06-01"}, json=bundle_of(patient("ao7")), headers=headers
+    )
     assert r.status_code == 400
     assert r.json()["issue"][0]["code"] == "invalid"
 

@@ -24,19 +24,25 @@ def test_fixtures_replay_matches_their_expectations_twice(
     """The whole fixture folder, no --token (minted from the same configuration) and no --as-of
     (taken from the expectation files): every expectation is met, and a second replay of the
     same PUT bundles prints exactly the same table."""
-    first = run_cli("replay", str(FIXTURES), "--url", live_server.base_url, "--expect", str(FIXTURES))
+    first = run_cli(
+        "replay", str(FIXTURES), "--url", live_server.base_url, "--expect", str(FIXTURES)
+    )
     assert first.returncode == 0, first.stdout + first.stderr
     expected_patients = sum(
         len(json.loads(p.read_text())["patients"]) for p in FIXTURES.glob("*.expect.json")
     )
-    assert f"{expected_patients} expected, all match" in first.stdout
+    assert f"{expected_patients} checked against expectations, all match" in first.stdout
     assert f"Alerts per patient (as of {AS_OF})" in first.stdout
     # A row of the table: patient, priority, findings and evidence as the fixture says.
-    assert _rows(first.stdout, "Patient/fx25 ", "yes", "asap", "hypercalcemia", "Observation/fx25-ca-1")
+    assert _rows(
+        first.stdout, "Patient/fx25 ", "yes", "asap", "hypercalcemia", "Observation/fx25-ca-1"
+    )
     assert _rows(first.stdout, "Patient/fx05 ", "no")
     assert "resources/s" in first.stderr
 
-    second = run_cli("replay", str(FIXTURES), "--url", live_server.base_url, "--expect", str(FIXTURES))
+    second = run_cli(
+        "replay", str(FIXTURES), "--url", live_server.base_url, "--expect", str(FIXTURES)
+    )
     assert second.returncode == 0, second.stdout + second.stderr
     assert second.stdout == first.stdout
 
@@ -54,7 +60,12 @@ def test_a_changed_expectation_fails_with_a_readable_diff(
     changed.write_text(json.dumps(expect))
 
     r = run_cli(
-        "replay", str(FIXTURES / f"{name}.json"), "--url", live_server.base_url, "--expect", str(changed)
+        "replay",
+        str(FIXTURES / f"{name}.json"),
+        "--url",
+        live_server.base_url,
+        "--expect",
+        str(changed),
     )
     assert r.returncode == 1, r.stdout + r.stderr
     assert "Differences from the expected alerts" in r.stdout
@@ -78,7 +89,9 @@ def test_rejected_files_are_reported_and_the_rest_still_goes(
             [
                 json.dumps(patient("rj3")),
                 "{not json",
-                json.dumps(lab("rj3-ca", "rj3", "17861-6", 9.4, "mg/dL", "2026-05-25", status="nope")),
+                json.dumps(
+                    lab("rj3-ca", "rj3", "17861-6", 9.4, "mg/dL", "2026-05-25", status="nope")
+                ),
                 json.dumps({"resourceType": "Claim", "status": "active"}),  # skipped, not an error
             ]
         )
@@ -88,7 +101,10 @@ def test_rejected_files_are_reported_and_the_rest_still_goes(
     assert r.returncode == 1, r.stdout + r.stderr
     err = " ".join(r.stderr.split())
     # The transaction's own OperationOutcome diagnostics, naming the entry.
-    assert "rejected a-rejected.json: 422: Bundle.entry[1]: Condition.clinicalStatus: unknown code" in err
+    assert (
+        "rejected a-rejected.json: 422: Bundle.entry[1]: Condition.clinicalStatus: unknown code"
+        in err
+    )
     assert "rejected c-lines.ndjson line 2: not valid JSON" in err
     assert "rejected c-lines.ndjson line 3: 422:" in err
     assert "Observation.status: code is not in the required value set" in err
@@ -144,3 +160,26 @@ def test_usage_errors_exit_2(live_server: LiveServer, run_cli: Cli, tmp_path: Pa
     r = run_cli("replay", one, "--url", live_server.base_url, "--token", "not-a-token")
     assert r.returncode == 2
     assert "(401)" in r.stderr and "The bearer token is not valid" in r.stderr
+
+
+def test_one_fixture_against_the_whole_expectation_folder(
+    live_server: LiveServer, run_cli: Cli, tmp_path: Path
+) -> None:
+    """Only the patients the replay stored are judged; the rest of the folder is counted. Data
+    with none of the expected patients in it fails rather than passing vacuously."""
+    one = FIXTURES / "22-suspected-mscc.json"
+    total = sum(len(json.loads(p.read_text())["patients"]) for p in FIXTURES.glob("*.expect.json"))
+    r = run_cli("replay", str(one), "--url", live_server.base_url, "--expect", str(FIXTURES))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "4 patient(s), 3 with an active alert; 4 checked against expectations, all match" in (
+        r.stdout
+    )
+    assert f"{total - 4} expected patient(s) were not in the replayed data" in r.stderr
+    assert _rows(r.stdout, "Patient/fx22 ", "stat", "new-back-pain")  # one finding per line
+
+    stranger = tmp_path / "input"
+    stranger.mkdir()
+    (stranger / "story.json").write_text(json.dumps(back_pain_story("nobody-expects")))
+    r = run_cli("replay", str(stranger), "--url", live_server.base_url, "--expect", str(FIXTURES))
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "none of the expected patients was in the replayed data" in r.stderr

@@ -50,8 +50,14 @@ def planted_alert(
         "id": f"flag-{pid}",
         "status": "active",
         "category": [
-            {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/flag-category",
-                         "code": "clinical"}]}
+            {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/flag-category",
+                        "code": "clinical",
+                    }
+                ]
+            }
         ],
         "code": {"coding": [{"system": ALERT_SYSTEM, "code": "bone-metastasis-risk"}]},
         "subject": {"reference": f"Patient/{pid}"},

@@ -76,8 +76,13 @@ def test_visitor_gets_no_alert_data(client: TestClient, headers: dict[str, str])
 
 
 def test_wrong_password_is_refused(client: TestClient) -> None:
-    for user, password in (("nurse", "wrong"), ("nurse", ""), ("nobody", USERS["nurse"]),
-                           ("nurse", USERS["charge"]), ("NURSE", USERS["nurse"])):
+    for user, password in (
+        ("nurse", "wrong"),
+        ("nurse", ""),
+        ("nobody", USERS["nurse"]),
+        ("nurse", USERS["charge"]),
+        ("NURSE", USERS["nurse"]),
+    ):
         r = sign_in(client, user, password)
         assert r.status_code == 401, (user, r.status_code)
         assert COOKIE not in r.cookies
@@ -133,8 +138,10 @@ def test_sign_in_form_needs_its_token_and_our_origin(client: TestClient) -> None
         assert r.status_code == 403, (data, hdrs)
         assert COOKIE not in r.cookies
     r = client.post(
-        "/worklist/login", data=good,
-        headers={"Referer": "http://testserver/worklist/login"}, follow_redirects=False,
+        "/worklist/login",
+        data=good,
+        headers={"Referer": "http://testserver/worklist/login"},
+        follow_redirects=False,
     )
     assert r.status_code == 303
 
@@ -187,11 +194,13 @@ def test_sign_out_ends_the_page_session(client: TestClient) -> None:
     assert sign_in(client, "nurse", USERS["nurse"]).status_code == 303
     page = client.get("/worklist").text
     token = hidden_fields(page, "/worklist/logout")[0]["csrf_token"]
-    bad = client.post("/worklist/logout", data={"csrf_token": "x"}, headers=ORIGIN,
-                      follow_redirects=False)
+    bad = client.post(
+        "/worklist/logout", data={"csrf_token": "x"}, headers=ORIGIN, follow_redirects=False
+    )
     assert bad.status_code == 403
-    r = client.post("/worklist/logout", data={"csrf_token": token}, headers=ORIGIN,
-                    follow_redirects=False)
+    r = client.post(
+        "/worklist/logout", data={"csrf_token": token}, headers=ORIGIN, follow_redirects=False
+    )
     assert r.status_code == 303 and "signed-out" in r.headers["location"]
     assert COOKIE not in client.cookies
     assert client.get("/worklist", follow_redirects=False).status_code == 303

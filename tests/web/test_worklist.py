@@ -67,17 +67,17 @@ def test_page_shows_patient_summary_evidence_and_trends(
     pid = "shown-patient"
     story = back_pain_story(pid)
     story["entry"][0]["resource"]["name"] = [{"given": ["Ada"], "family": "Lovelace"}]
-    labs = transaction(
+    story["entry"] += transaction(
         lab("ca-old", pid, "17861-6", 9.6, "mg/dL", days_ago(90)),
         lab("ca-new", pid, "2000-8", 2.9, "mmol/L", days_ago(4)),  # 11.6 mg/dL
         lab("alp-old", pid, "6768-6", 110, "U/L", days_ago(80)),
         lab("alp-new", pid, "6768-6", 300, "U/L", days_ago(3)),
-    )
-    for bundle in (story, labs):
-        assert client.post("/fhir", json=bundle, headers=headers).status_code == 200
+    )["entry"]
+    assert client.post("/fhir", json=story, headers=headers).status_code == 200
     wait_idle(client, headers)
-    request = client.get(f"/fhir/CommunicationRequest?patient={pid}&status=active",
-                         headers=headers).json()["entry"][0]["resource"]
+    request = client.get(
+        f"/fhir/CommunicationRequest?patient={pid}&status=active", headers=headers
+    ).json()["entry"][0]["resource"]
     assert sign_in(client, "nurse", USERS["nurse"]).status_code == 303
     html = _page(client)
 
@@ -86,7 +86,7 @@ def test_page_shows_patient_summary_evidence_and_trends(
     assert summary.splitlines()[0] in html
     assert "New back pain" in html  # a finding
     # Evidence with its dates and values, read from the stored records.
-    evidence = html[html.index("<caption>Evidence</caption>"):]
+    evidence = html[html.index("<caption>Evidence</caption>") :]
     assert "Observation/ca-new" in evidence and "2.9 mmol/L" in evidence
     assert "Observation/alp-new" in evidence and "300 U/L" in evidence
     assert f"Condition/{pid}-bp" in evidence
@@ -137,3 +137,24 @@ def test_acknowledge_then_close_change_the_fhir_resources(
     wait_idle(client, headers)
     html = client.get("/worklist?done=closed").text
     assert "Alert closed." in html and pid not in html
+
+
+def test_closing_queues_the_patient_for_evaluation_like_an_api_write(
+    client: TestClient, headers: dict[str, str]
+) -> None:
+    """Close without acknowledging: the write's outbox row makes the worker see the closed
+    Flag and revoke the request still open (spec §6), so the page left nothing half-done."""
+    pid = "closed-unacknowledged"
+    assert client.post("/fhir", json=back_pain_story(pid), headers=headers).status_code == 200
+    wait_idle(client, headers)
+    assert sign_in(client, "nurse", USERS["nurse"]).status_code == 303
+    html = _page(client)
+    close = hidden_fields(html, "/worklist/close")[0]
+    request_id = hidden_fields(html, "/worklist/acknowledge")[0]["id"]
+
+    r = client.post("/worklist/close", data=close, headers=ORIGIN, follow_redirects=False)
+    assert r.headers["location"] == "/worklist?done=closed"
+    wait_idle(client, headers)
+    request = client.get(f"/fhir/CommunicationRequest/{request_id}", headers=headers).json()
+    assert request["status"] == "revoked"
+    assert pid not in _page(client)

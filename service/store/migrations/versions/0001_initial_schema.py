@@ -48,6 +48,7 @@ def upgrade() -> None:
         sa.Column("dispatched_at", sa.DateTime(), nullable=True),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("pk"),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("outbox", schema=None) as batch_op:
         batch_op.create_index("ix_outbox_dispatched", ["dispatched_at"], unique=False)
