@@ -49,13 +49,15 @@ class LiveServer:
 
     def wait_idle(self, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
+        pending = None
         while time.monotonic() < deadline:
             r = httpx.get(f"{self.base_url}/ops/backlog", headers=self.headers, timeout=10)
             assert r.status_code == 200, r.text
-            if r.json()["pending"] == 0:
+            pending = r.json()["pending"]
+            if pending == 0:
                 return
             time.sleep(0.05)
-        raise AssertionError("evaluations did not finish in time")
+        raise AssertionError(f"evaluations did not finish in {timeout} s ({pending} pending)")
 
 
 @contextmanager

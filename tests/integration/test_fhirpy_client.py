@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
+import aiohttp
 from fhirpy import AsyncFHIRClient
 
 from tests.builders import back_pain, breast_cancer, days_ago, lab
@@ -15,7 +16,11 @@ MRN = "urn:test:mrn"
 
 
 async def test_fhirpy_round_trip_and_acknowledge(live_server: LiveServer) -> None:
-    client = AsyncFHIRClient(live_server.fhir, authorization=f"Bearer {live_server.token}")
+    client = AsyncFHIRClient(
+        live_server.fhir,
+        authorization=f"Bearer {live_server.token}",
+        aiohttp_config={"timeout": aiohttp.ClientTimeout(total=30)},
+    )
 
     # create (POST Patient): the server assigns the id.
     patient = client.resource(

@@ -179,3 +179,22 @@ def test_a_failed_hand_off_releases_the_delivery(
     assert DeliveryRelay(_factory(still), in_process).run_once() == 1
     assert outcomes == ["success"]
     assert len(receiver.accepted()) == 1
+
+
+def test_ended_subscriptions_collect_nothing_and_channel_headers_are_sent(
+    still: TestClient, headers: dict[str, str], receiver: Receiver
+) -> None:
+    ended = subscription(receiver.url, end="2020-01-01T00:00:00Z")
+    still.post("/fhir/Subscription", json=ended, headers=headers)
+    live = subscription(receiver.url)
+    live["channel"]["header"] = ["Authorization: Bearer receiver-token"]
+    sid = still.post("/fhir/Subscription", json=live, headers=headers).json()["id"]
+    still.put("/fhir/CommunicationRequest/h1", json=_cr("h1"), headers=headers)
+    [claimed] = _claim(still)
+    assert attempt(_factory(still), claimed.pk, claimed.claim, settings=DeliverySettings()) == (
+        "success"
+    )
+    [req] = receiver.accepted()
+    assert req.headers["authorization"] == "Bearer receiver-token"
+    assert req.headers["x-fhir-alerts-subscription"] == f"Subscription/{sid}"
+    assert req.headers["user-agent"].startswith("fhir-alerts/")
