@@ -118,9 +118,7 @@ def summary_line(
     line = f"{len(patients)} patient(s), {alerted} with an active alert"
     if expected is not None and mismatches is not None:
         wrong = len({m.patient for m in mismatches})
-        line += (
-            f"; {len(expected)} checked against expectations, all match"
-            if not mismatches
-            else f"; {len(mismatches)} difference(s) in {wrong} patient(s)"
-        )
+        verdict = f"{len(mismatches)} difference(s) in {wrong} patient(s)" if mismatches else ""
+        verdict = verdict or "all match"
+        line += f"; {len(expected)} checked against expectations, {verdict}"
     return line
