@@ -106,10 +106,6 @@ def upgrade() -> None:
         sa.Column("param", sa.String(length=32), nullable=False),
         sa.Column("system", sa.String(length=255), nullable=False),
         sa.Column("code", sa.String(length=255), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["type", "id"],
-            ["resources.type", "resources.id"],
-        ),
         sa.PrimaryKeyConstraint("pk"),
     )
     with op.batch_alter_table("resource_tokens", schema=None) as batch_op:
