@@ -46,7 +46,9 @@ def serve(
     application = build_app(settings)
     mode = "embedded (in-process worker)" if settings.embedded else "broker"
     typer.echo(f"fhir-alerts on http://{host}:{port}/fhir — {mode}; data in {settings.data_dir}")
-    uvicorn.run(application, host=host, port=port, log_level="info")
+    # access_log off: uvicorn would log query strings, which can carry patient identifiers;
+    # the app logs method, path and status instead.
+    uvicorn.run(application, host=host, port=port, log_level="info", access_log=False)
 
 
 @app.command()

@@ -7,12 +7,16 @@ with a broker the relay publishes Celery tasks by name; embedded, it runs them i
 from __future__ import annotations
 
 import logging
+import time
+import traceback
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
+from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import service.subscriptions  # noqa: F401 - serves the Subscription type
@@ -27,6 +31,7 @@ from service.store.migrate import upgrade
 from service.web import routes as web_routes
 
 log = logging.getLogger(__name__)
+access_log = logging.getLogger("fhir_alerts.access")
 
 _HTTP_CODES = {401: "login", 403: "forbidden", 404: "not-found", 405: "not-supported"}
 
@@ -50,15 +55,26 @@ def _install_error_handlers(app: FastAPI) -> None:
         issue = Issue("error", code, str(exc.detail))
         return fhir_response(operation_outcome([issue]), exc.status_code)
 
+    @app.exception_handler(IntegrityError)
+    async def _integrity(request: Request, exc: IntegrityError) -> Response:
+        # Two writers created the same resource at the same moment: the loser's transaction
+        # was rolled back whole; the client may retry.
+        log.warning("write conflict on %s %s", request.method, request.url.path)
+        issue = Issue(
+            "error", "conflict", "A concurrent write changed this resource; nothing was stored"
+        )
+        return fhir_response(operation_outcome([issue]), 409)
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
-        # Never echo the exception text: it may quote patient data.
+        # Never log or echo the exception text: it may quote patient data. Frames only.
+        frames = "".join(traceback.format_tb(exc.__traceback__))
         log.error(
-            "unexpected %s on %s %s",
+            "unexpected %s on %s %s\n%s",
             type(exc).__name__,
             request.method,
             request.url.path,
-            exc_info=exc,
+            frames,
         )
         issue = Issue("fatal", "exception", "Internal server error; the request was not applied")
         return fhir_response(operation_outcome([issue]), 500)
@@ -111,6 +127,22 @@ def create_app(
     app.state.jwt_secret = settings.signing_secret()
     app.state.relay = relay
     _install_error_handlers(app)
+
+    @app.middleware("http")
+    async def _access_log(request: Request, call_next: Any) -> Response:
+        # Our own access log: method, path and status only. Query strings can carry patient
+        # identifiers (identifier=MRN|…), so uvicorn's access log is switched off.
+        started = time.perf_counter()
+        response: Response = await call_next(request)
+        access_log.info(
+            "%s %s %d %.1fms",
+            request.method,
+            request.url.path,
+            response.status_code,
+            (time.perf_counter() - started) * 1000,
+        )
+        return response
+
     app.include_router(ops_routes.router)
     app.include_router(fhir_routes.router)
     app.include_router(web_routes.router)
