@@ -13,7 +13,6 @@ writes. Median of repeated runs, after a warm-up.
 from __future__ import annotations
 
 import argparse
-import gc
 import os
 import statistics
 import tempfile
@@ -30,6 +29,7 @@ from service.store import resources as store
 from service.store.db import session_factory, transaction
 from service.store.migrate import upgrade
 from workers.evaluation import evaluate_patient
+from workers.runtime import tune_gc
 
 LOINC = "http://loinc.org"
 NOW = datetime.now(UTC)
@@ -96,7 +96,7 @@ def measure(settings: Settings, pid: str, runs: int) -> tuple[float, float]:
     by other load on the machine than wall time."""
     factory = session_factory(settings.resolved_database_url)
     evaluate_patient(factory, pid, settings=settings)  # warm-up; opens the episode if any
-    gc.collect()
+    tune_gc()  # as a worker process does at start (workers/runtime.py)
     cpu, wall = [], []
     for _ in range(runs):
         c, w = time.process_time(), time.perf_counter()

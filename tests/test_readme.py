@@ -64,3 +64,24 @@ def test_readme_first_command_and_walkthrough(tmp_path: Path) -> None:
         flags = httpx.get(f"{base}/fhir/Flag?patient={pid}", headers=h).json()
         requests = httpx.get(f"{base}/fhir/CommunicationRequest?patient={pid}", headers=h).json()
         assert flags["total"] == 1 and requests["total"] == 1
+
+
+def test_readme_replay_example(tmp_path: Path) -> None:
+    text = (ROOT / "README.md").read_text()
+    block = text.split("<!-- replay:start -->", 1)[1].split("<!-- replay:end -->", 1)[0]
+    match = re.search(r"```bash\n(.*?)```", block, re.S)
+    assert match
+    env_clean = {k: v for k, v in os.environ.items() if not k.startswith("ALERTS_")}
+    env = {**env_clean, "ALERTS_DATA_DIR": str(tmp_path / "data")}
+    with api_server(env, tmp_path / "api.log") as base:
+        for _ in range(2):  # replaying twice gives the same result
+            result = subprocess.run(
+                ["bash", "-euo", "pipefail", "-c", match.group(1)],
+                cwd=ROOT,
+                env={**env, "BASE": base},
+                capture_output=True,
+                text=True,
+                timeout=300,
+            )
+            assert result.returncode == 0, result.stderr[-3000:] + result.stdout[-3000:]
+            assert "all match" in result.stdout + result.stderr

@@ -9,8 +9,10 @@ split by job so delivery retries never starve evaluations.
 from __future__ import annotations
 
 from celery import Celery
+from celery.signals import worker_process_init
 
 from service.config import get_settings
+from workers.runtime import tune_gc
 
 
 def make_celery() -> Celery:
@@ -41,3 +43,8 @@ def make_celery() -> Celery:
 
 
 celery_app = make_celery()
+
+
+@worker_process_init.connect  # type: ignore[untyped-decorator]
+def _tune_worker_process(**_kwargs: object) -> None:
+    tune_gc()

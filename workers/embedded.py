@@ -15,6 +15,7 @@ from service.config import Settings
 from service.relay import Dispatcher
 from workers import tasks
 from workers.delivery import tasks as delivery_tasks
+from workers.runtime import tune_gc
 
 log = logging.getLogger(__name__)
 
@@ -50,4 +51,7 @@ def in_process_dispatcher(settings: Settings) -> Dispatcher:
 
 def build_app(settings: Settings, *, start_relay: bool = True) -> FastAPI:
     dispatcher = in_process_dispatcher(settings) if settings.embedded else None
-    return create_app(settings, dispatcher=dispatcher, start_relay=start_relay)
+    app = create_app(settings, dispatcher=dispatcher, start_relay=start_relay)
+    if settings.embedded:
+        tune_gc()  # this process is also the worker
+    return app
