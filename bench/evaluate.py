@@ -42,8 +42,12 @@ def _obs(pid: str, i: int, code: str, value: float, unit: str, when: datetime) -
         "code": {"coding": [{"system": LOINC, "code": code}]},
         "subject": {"reference": f"Patient/{pid}"},
         "effectiveDateTime": when.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "valueQuantity": {"value": value, "unit": unit, "system": "http://unitsofmeasure.org",
-                          "code": unit},
+        "valueQuantity": {
+            "value": value,
+            "unit": unit,
+            "system": "http://unitsofmeasure.org",
+            "code": unit,
+        },
     }
 
 
@@ -60,8 +64,12 @@ def patient_data(pid: str, n: int) -> list[tuple[str, str, dict[str, Any]]]:
             },
         )
     ]
-    kinds = [("17861-6", 9.4, "mg/dL"), ("1751-7", 4.1, "g/dL"), ("6768-6", 95.0, "U/L"),
-             ("72514-3", 2.0, "{score}")]
+    kinds = [
+        ("17861-6", 9.4, "mg/dL"),
+        ("1751-7", 4.1, "g/dL"),
+        ("6768-6", 95.0, "U/L"),
+        ("72514-3", 2.0, "{score}"),
+    ]
     for i in range(n):
         code, base, unit = kinds[i % len(kinds)]
         when = NOW - timedelta(minutes=int(365 * 24 * 60 * (i + 1) / (n + 1)))
@@ -75,8 +83,9 @@ def load(settings: Settings, rows: list[tuple[str, str, dict[str, Any]]]) -> Non
     for start in range(0, len(rows), 2000):
         with transaction(factory) as session:
             for rtype, rid, res in rows[start : start + 2000]:
-                store.save(session, resource_type=rtype, resource_id=rid, resource=res,
-                           known_new=True)
+                store.save(
+                    session, resource_type=rtype, resource_id=rid, resource=res, known_new=True
+                )
 
 
 def checkpoint(settings: Settings) -> None:
@@ -118,8 +127,10 @@ def main() -> None:
         admin = None
         if url:
             name = f"bench_{uuid.uuid4().hex[:8]}"
-            admin = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1),
-                                  isolation_level="AUTOCOMMIT")
+            admin = create_engine(
+                url.replace("postgresql://", "postgresql+psycopg://", 1),
+                isolation_level="AUTOCOMMIT",
+            )
             with admin.connect() as c:
                 c.execute(text(f'CREATE DATABASE "{name}"'))
             db_url = url.rsplit("/", 1)[0] + "/" + name

@@ -20,7 +20,9 @@ from tests.builders import ICD10CM, back_pain_story, condition, days_ago, lab, t
 from tests.conftest import FIXTURES, VALIDATOR, wait_idle
 
 
-def _collect(client: TestClient, headers: dict[str, str], settings: Settings) -> list[dict[str, Any]]:
+def _collect(
+    client: TestClient, headers: dict[str, str], settings: Settings
+) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = [client.get("/fhir/metadata").json()]
     ro = {"Authorization": f"Bearer {mint(settings.signing_secret(), scope='system/Patient.read')}"}
     errors = [
@@ -28,9 +30,17 @@ def _collect(client: TestClient, headers: dict[str, str], settings: Settings) ->
         client.get("/fhir/Observation"),  # 401
         client.get("/fhir/Observation", headers=ro),  # 403
         client.get("/fhir/Observation/missing", headers=headers),  # 404
-        client.post("/fhir/Patient", content=b"x" * (settings.max_body_bytes + 1), headers=headers),  # 413
-        client.post("/fhir/Patient", content=b"<a/>", headers={**headers, "Content-Type": "text/xml"}),  # 415
-        client.post("/fhir/Observation", json={"resourceType": "Observation", "status": "bad"}, headers=headers),  # 422
+        client.post(
+            "/fhir/Patient", content=b"x" * (settings.max_body_bytes + 1), headers=headers
+        ),  # 413
+        client.post(
+            "/fhir/Patient", content=b"<a/>", headers={**headers, "Content-Type": "text/xml"}
+        ),  # 415
+        client.post(
+            "/fhir/Observation",
+            json={"resourceType": "Observation", "status": "bad"},
+            headers=headers,
+        ),  # 422
     ]
     for r in errors:
         assert r.status_code >= 400
@@ -38,28 +48,43 @@ def _collect(client: TestClient, headers: dict[str, str], settings: Settings) ->
 
     story = back_pain_story("v1")
     out.append(client.post("/fhir", json=story, headers=headers).json())  # transaction-response
-    batch = {**transaction(lab("v1-bad", "v1", "17861-6", 9, "mg/dL", days_ago(1), status="bogus")), "type": "batch"}
+    batch = {
+        **transaction(lab("v1-bad", "v1", "17861-6", 9, "mg/dL", days_ago(1), status="bogus")),
+        "type": "batch",
+    }
     out.append(client.post("/fhir", json=batch, headers=headers).json())  # batch-response
     wait_idle(client, headers)
     neuro = condition("v1-neuro", "v1", "R26.2", ICD10CM, onset=days_ago(1))
     client.post("/fhir", json=transaction(neuro), headers=headers)  # escalate: supersede the CR
     wait_idle(client, headers)
-    cr = client.get("/fhir/CommunicationRequest?patient=v1&status=active", headers=headers).json()["entry"][0]["resource"]
-    client.put(f"/fhir/CommunicationRequest/{cr['id']}", json={**cr, "status": "completed"}, headers=headers)
-    flag = client.get("/fhir/Flag?patient=v1&status=active", headers=headers).json()["entry"][0]["resource"]
+    cr = client.get("/fhir/CommunicationRequest?patient=v1&status=active", headers=headers).json()[
+        "entry"
+    ][0]["resource"]
+    client.put(
+        f"/fhir/CommunicationRequest/{cr['id']}",
+        json={**cr, "status": "completed"},
+        headers=headers,
+    )
+    flag = client.get("/fhir/Flag?patient=v1&status=active", headers=headers).json()["entry"][0][
+        "resource"
+    ]
     client.put(f"/fhir/Flag/{flag['id']}", json={**flag, "status": "inactive"}, headers=headers)
     wait_idle(client, headers)  # episode closed; the calcium below opens a new one
     calcium = lab("v1-ca", "v1", "17861-6", 12.0, "mg/dL", days_ago(0.5))
     client.post("/fhir", json=transaction(calcium), headers=headers)
     wait_idle(client, headers)
-    client.post("/fhir", json=transaction({**calcium, "status": "entered-in-error"}), headers=headers)
+    client.post(
+        "/fhir", json=transaction({**calcium, "status": "entered-in-error"}), headers=headers
+    )
     wait_idle(client, headers)
 
     for rtype in ("Flag", "CommunicationRequest"):
         bundle = client.get(f"/fhir/{rtype}?patient=v1", headers=headers).json()
         out.append(bundle)  # searchset, with every current version inside
         for e in bundle["entry"]:
-            out.append(client.get(f"/fhir/{rtype}/{e['resource']['id']}/_history", headers=headers).json())
+            out.append(
+                client.get(f"/fhir/{rtype}/{e['resource']['id']}/_history", headers=headers).json()
+            )
     dry = client.post(
         "/fhir/$evaluate?asOf=2026-06-01T12:00:00Z",
         content=(FIXTURES / "22-suspected-mscc.json").read_bytes(),
@@ -107,7 +132,11 @@ def test_logs_carry_no_patient_data(
     client.post("/fhir", json=story, headers=headers)
     wait_idle(client, headers)
     client.get("/fhir/Patient?identifier=urn:mrn|MRN-SECRET-9", headers=headers)
-    client.post("/fhir/Observation", json={"resourceType": "Observation", "status": "Zebedee-Quill"}, headers=headers)
+    client.post(
+        "/fhir/Observation",
+        json={"resourceType": "Observation", "status": "Zebedee-Quill"},
+        headers=headers,
+    )
     # The service's own records (the test's HTTP client logs its URLs; the service must not).
     text = "\n".join(r.getMessage() for r in caplog.records if not r.name.startswith("httpx"))
     assert "logcheck" in text  # resource ids are logged...

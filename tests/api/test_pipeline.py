@@ -21,7 +21,9 @@ def _alerts(client: TestClient, headers: dict[str, str], pid: str) -> tuple[list
     ]
 
 
-def test_back_pain_story_raises_flag_and_request(client: TestClient, headers: dict[str, str]) -> None:
+def test_back_pain_story_raises_flag_and_request(
+    client: TestClient, headers: dict[str, str]
+) -> None:
     r = client.post("/fhir", json=back_pain_story("pp1"), headers=headers)
     assert r.status_code == 200, r.text
     wait_idle(client, headers)
@@ -101,13 +103,17 @@ def test_acknowledge_and_close_through_the_api(client: TestClient, headers: dict
     assert [f["status"] for f in flags] == ["inactive"] and len(crs) == 1
 
 
-def test_patients_without_alert_history_stay_quiet(client: TestClient, headers: dict[str, str]) -> None:
+def test_patients_without_alert_history_stay_quiet(
+    client: TestClient, headers: dict[str, str]
+) -> None:
     client.post("/fhir", json=tx(patient("pp5")), headers=headers)
     wait_idle(client, headers)
     assert _alerts(client, headers, "pp5") == ([], [])
 
 
-def test_backlog_counts_pending_patients(client: TestClient, headers: dict[str, str], settings: Any) -> None:
+def test_backlog_counts_pending_patients(
+    client: TestClient, headers: dict[str, str], settings: Any
+) -> None:
     factory = client.app.state.session_factory  # type: ignore[attr-defined]
     with transaction(factory) as session:
         outbox.enqueue(session, ["x1", "x2"])

@@ -23,7 +23,9 @@ def _post(client: TestClient, headers: dict[str, str], *resources: dict[str, Any
 
 def _all(client: TestClient, headers: dict[str, str], rtype: str) -> list[dict[str, Any]]:
     r = client.get(f"/fhir/{rtype}?patient={PID}&_count=100", headers=headers)
-    return sorted((e["resource"] for e in r.json().get("entry", [])), key=lambda x: x["meta"]["lastUpdated"])
+    return sorted(
+        (e["resource"] for e in r.json().get("entry", [])), key=lambda x: x["meta"]["lastUpdated"]
+    )
 
 
 def _active(client: TestClient, headers: dict[str, str], rtype: str) -> list[dict[str, Any]]:
@@ -34,7 +36,9 @@ def _codes(cr: dict[str, Any]) -> set[str]:
     return {c["code"] for rc in cr["reasonCode"] for c in rc["coding"]}
 
 
-def _put_status(client: TestClient, headers: dict[str, str], res: dict[str, Any], status: str) -> None:
+def _put_status(
+    client: TestClient, headers: dict[str, str], res: dict[str, Any], status: str
+) -> None:
     body = {**res, "status": status}
     r = client.put(
         f"/fhir/{res['resourceType']}/{res['id']}",
@@ -68,18 +72,27 @@ def test_life_cycle_end_to_end(client: TestClient, headers: dict[str, str]) -> N
     assert len(active) == 1 and active[0]["priority"] == "stat"
     assert _codes(active[0]) == {"new-back-pain", "suspected-mscc"}
     assert "MSCC" in active[0]["payload"][0]["contentString"]
-    superseded = next(c for c in _all(client, headers, "CommunicationRequest") if c["id"] == crs[0]["id"])
+    superseded = next(
+        c for c in _all(client, headers, "CommunicationRequest") if c["id"] == crs[0]["id"]
+    )
     assert superseded["status"] == "revoked"
     flag = _active(client, headers, "Flag")[0]
     assert flag["id"] == first_flag["id"]
-    cited = {e["valueReference"]["reference"] for e in flag["extension"] if e["url"].endswith("flag-detail")}
+    cited = {
+        e["valueReference"]["reference"]
+        for e in flag["extension"]
+        if e["url"].endswith("flag-detail")
+    }
     assert cited == {f"Condition/{PID}-bp", f"Condition/{PID}-neuro"}
 
     # acknowledge, then close
     _put_status(client, headers, active[0], "completed")
     assert _active(client, headers, "Flag") != []  # acknowledging does not close the episode
     _put_status(client, headers, flag, "inactive")
-    assert _active(client, headers, "Flag") == [] and _active(client, headers, "CommunicationRequest") == []
+    assert (
+        _active(client, headers, "Flag") == []
+        and _active(client, headers, "CommunicationRequest") == []
+    )
     closed = _all(client, headers, "Flag")[0]
     assert closed["period"].get("end")
 
@@ -104,7 +117,9 @@ def test_life_cycle_end_to_end(client: TestClient, headers: dict[str, str]) -> N
     # retraction: the calcium was entered in error → Flag inactive, request revoked with a note
     _post(client, headers, {**calcium, "status": "entered-in-error"})
     assert _active(client, headers, "Flag") == []
-    revoked = next(c for c in _all(client, headers, "CommunicationRequest") if c["id"] == crs[0]["id"])
+    revoked = next(
+        c for c in _all(client, headers, "CommunicationRequest") if c["id"] == crs[0]["id"]
+    )
     assert revoked["status"] == "revoked"
     assert any("error" in n["text"].lower() for n in revoked.get("note", []))
     gone = next(f for f in _all(client, headers, "Flag") if f["id"] == flags[0]["id"])
