@@ -196,6 +196,15 @@ def test_repeated_failure_puts_the_subscription_in_error_and_reactivation_delive
         (3, "failed", 503),
     ]
     assert len(receiver.requests) == 3
+    # The same log over HTTP, for operators.
+    log = client.get(f"/ops/subscriptions/{sid}/deliveries", headers=headers)
+    assert log.status_code == 200
+    [entry] = log.json()["deliveries"]
+    assert entry["status"] == "failed" and entry["lastError"] == "HTTP 503"
+    assert [t["httpStatus"] for t in entry["tries"]] == [503, 503, 503]
+    assert "push-err" not in log.text  # references to alert resources only, no patient data
+    assert client.get("/ops/subscriptions/nope/deliveries", headers=headers).status_code == 404
+    assert client.get(f"/ops/subscriptions/{sid}/deliveries").status_code == 401
 
     # While in error a new alert change is recorded but held, not attempted.
     [cr] = [
