@@ -8,6 +8,7 @@ from urllib.parse import urlencode
 
 import orjson
 from fastapi import APIRouter, Request, Response
+from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from service import bundles, interactions
@@ -131,6 +132,21 @@ async def evaluate(
     return fhir_response(result)
 
 
+async def _search(
+    request: Request,
+    rtype: str,
+    items: list[tuple[str, str]],
+    ctx: WriteContext,
+    factory: sessionmaker[Session],
+) -> Response:
+    def run() -> dict[str, Any]:
+        with transaction(factory) as session:
+            q, rows, total = interactions.search(session, ctx, rtype, items)
+        return _searchset(request, q, rows, total)
+
+    return fhir_response(await run_in_threadpool(run))
+
+
 @router.get("/{rtype}")
 async def search_type(
     request: Request,
@@ -139,15 +155,8 @@ async def search_type(
     principal: PrincipalDep,
     factory: FactoryDep,
 ) -> Response:
-    ctx = _ctx(principal, settings)
     items = list(request.query_params.multi_items())
-
-    def run() -> dict[str, Any]:
-        with transaction(factory) as session:
-            q, rows, total = interactions.search(session, ctx, rtype, items)
-        return _searchset(request, q, rows, total)
-
-    return fhir_response(await run_in_threadpool(run))
+    return await _search(request, rtype, items, _ctx(principal, settings), factory)
 
 
 @router.post("/{rtype}/_search")
@@ -160,14 +169,7 @@ async def search_post(
 ) -> Response:
     form = await request.form()
     items = [*request.query_params.multi_items(), *[(k, str(v)) for k, v in form.multi_items()]]
-    ctx = _ctx(principal, settings)
-
-    def run() -> dict[str, Any]:
-        with transaction(factory) as session:
-            q, rows, total = interactions.search(session, ctx, rtype, items)
-        return _searchset(request, q, rows, total)
-
-    return fhir_response(await run_in_threadpool(run))
+    return await _search(request, rtype, items, _ctx(principal, settings), factory)
 
 
 @router.post("/{rtype}")

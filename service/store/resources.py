@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Table, bindparam, select
+from sqlalchemy import Connection, Table, bindparam, select
 from sqlalchemy.orm import Session
 
 from service.errors import FHIRError
@@ -53,11 +53,14 @@ def utcnow() -> datetime:
 
 
 def read(session: Session, resource_type: str, resource_id: str) -> Stored | None:
-    row = (
-        session.connection()
-        .execute(_SELECT_CURRENT, {"k_type": resource_type, "k_id": resource_id})
-        .first()
-    )
+    return _select_one(session, _SELECT_CURRENT, resource_type, resource_id)
+
+
+def _select_one(
+    session: Session, statement: Any, resource_type: str, resource_id: str
+) -> Stored | None:
+    key = {"k_type": resource_type, "k_id": resource_id}
+    row = session.connection().execute(statement, key).first()
     return Stored(*row) if row is not None else None
 
 
@@ -124,12 +127,31 @@ _DELETE_TOKENS = _T.delete().where(_T.c.type == bindparam("k_type"), _T.c.id == 
 
 
 def _current_row(session: Session, resource_type: str, resource_id: str) -> Stored | None:
-    row = (
-        session.connection()
-        .execute(_SELECT_CURRENT_FOR_UPDATE, {"k_type": resource_type, "k_id": resource_id})
-        .first()
+    return _select_one(session, _SELECT_CURRENT_FOR_UPDATE, resource_type, resource_id)
+
+
+def _record_version(
+    conn: Connection,
+    resource_type: str,
+    resource_id: str,
+    version: int,
+    now: datetime,
+    method: str,
+    content: bytes | None,
+) -> None:
+    """One row of the history (vread, _history): every version, deletions as tombstones."""
+    conn.execute(
+        _INSERT_VERSION,
+        {
+            "type": resource_type,
+            "id": resource_id,
+            "version_id": version,
+            "last_updated": now,
+            "method": method,
+            "deleted": content is None,
+            "content": content,
+        },
     )
-    return Stored(*row) if row is not None else None
 
 
 def save(
@@ -201,17 +223,8 @@ def save(
                 for p, s, c in sorted(set(idx.tokens))
             ],
         )
-    conn.execute(
-        _INSERT_VERSION,
-        {
-            "type": resource_type,
-            "id": resource_id,
-            "version_id": version,
-            "last_updated": now,
-            "method": "POST" if created else "PUT",
-            "deleted": False,
-            "content": content,
-        },
+    _record_version(
+        conn, resource_type, resource_id, version, now, "POST" if created else "PUT", content
     )
     stored = Stored(resource_type, resource_id, version, now, False, content, idx.patient_id)
     return stored, created
@@ -232,18 +245,7 @@ def remove(
     conn.execute(
         _UPDATE_RESOURCE, {**key, "version_id": version, "last_updated": now, "deleted": True}
     )
-    conn.execute(
-        _INSERT_VERSION,
-        {
-            "type": resource_type,
-            "id": resource_id,
-            "version_id": version,
-            "last_updated": now,
-            "method": "DELETE",
-            "deleted": True,
-            "content": None,
-        },
-    )
+    _record_version(conn, resource_type, resource_id, version, now, "DELETE", None)
     return current
 
 
