@@ -26,8 +26,8 @@ from workers.alerts.codes import FINDING_DISPLAY
 from workers.alerts.settings import AlertSettings
 from workers.alerts.state import EpisodeFinding, EpisodeState, EvidenceRecord, RecordedRedFlag
 from workers.alerts.summary import finding_facts
+from workers.rules import load_config
 from workers.rules.model import (
-    PRIORITY_ORDER,
     Assessment,
     Evidence,
     Finding,
@@ -36,17 +36,18 @@ from workers.rules.model import (
     RedFlag,
     priority_rank,
 )
+from workers.rules.priority import overall_priority
 
-# Spec §5 combination rule: two or more of these groups present raise the priority one step.
-_COMBINATION_GROUPS: tuple[frozenset[FindingCode], ...] = (
-    frozenset({"new-back-pain"}),
-    frozenset({"hypercalcemia", "rising-calcium"}),
-    frozenset({"rising-alp"}),
-)
-# Spec §1: a known bone metastasis suppresses these (hypercalcemia only below grade 2).
-_SUPPRESSED_BY_KNOWN_METASTASIS: frozenset[FindingCode] = frozenset(
-    {"new-back-pain", "rising-calcium", "rising-alp", "hypercalcemia"}
-)
+
+def _suppressed_by_known_metastasis() -> frozenset[FindingCode]:
+    """Spec §1: findings a known bone metastasis suppresses (hypercalcemia below a grade)."""
+    config = load_config()
+    partly: frozenset[FindingCode] = (
+        frozenset({"hypercalcemia"})
+        if config.known_metastasis_min_hypercalcemia_grade > 1
+        else frozenset()
+    )
+    return config.known_metastasis_suppresses | partly
 
 
 def highest(*priorities: Priority | None) -> Priority | None:
@@ -59,16 +60,9 @@ def highest(*priorities: Priority | None) -> Priority | None:
 
 
 def combined_priority(findings: Iterable[EpisodeFinding]) -> Priority | None:
-    """Spec §5: highest finding priority, one step up (never to stat) for a combination."""
-    findings = tuple(findings)
-    top = highest(*(f.priority for f in findings))
-    if top is None:
-        return None
-    codes = {f.code for f in findings}
-    groups = sum(1 for group in _COMBINATION_GROUPS if group & codes)
-    if groups >= 2 and priority_rank(top) < priority_rank("asap"):
-        return PRIORITY_ORDER[priority_rank(top) + 1]
-    return top
+    """Spec §5 over what an episode holds: the rule engine's own priority rule and data."""
+    priority, _reason = overall_priority(tuple(findings), load_config())
+    return priority
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,7 +140,7 @@ def _is_withdrawn(
             return True
         within = assessment.at - settings.recent_window(code) <= record.date <= assessment.at
         no_longer_qualifies = not assessment.eligible or (
-            assessment.known_bone_metastasis and code in _SUPPRESSED_BY_KNOWN_METASTASIS
+            assessment.known_bone_metastasis and code in _suppressed_by_known_metastasis()
         )
         return within and no_longer_qualifies
     if record.date > assessment.at:
@@ -168,7 +162,7 @@ def _withdrawal_reason(
         why = "the record was entered in error, refuted, cancelled or deleted"
     elif not assessment.eligible:
         why = "no breast-cancer history remains on record"
-    elif assessment.known_bone_metastasis and code in _SUPPRESSED_BY_KNOWN_METASTASIS:
+    elif assessment.known_bone_metastasis and code in _suppressed_by_known_metastasis():
         why = "a bone metastasis is now recorded as known"
     else:
         why = (

@@ -10,9 +10,10 @@ suspected-mscc belongs to no group: it is `stat` on its own.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Protocol
 
 from workers.rules.config import RuleConfig
-from workers.rules.model import PRIORITY_ORDER, Finding, Priority, priority_rank
+from workers.rules.model import PRIORITY_ORDER, FindingCode, Priority, priority_rank
 from workers.rules.text import sentence
 
 
@@ -22,10 +23,19 @@ def _names(items: Sequence[str]) -> str:
     return ", ".join(items[:-1]) + " and " + items[-1]
 
 
-def overall_priority(
-    findings: Sequence[Finding], config: RuleConfig
-) -> tuple[Priority | None, str]:
-    """The priority and, in words, how it was reached."""
+class Judged(Protocol):
+    """A finding as the engine makes it or as an alert episode records it."""
+
+    @property
+    def code(self) -> FindingCode: ...
+
+    @property
+    def priority(self) -> Priority: ...
+
+
+def overall_priority(findings: Sequence[Judged], config: RuleConfig) -> tuple[Priority | None, str]:
+    """The priority and, in words, how it was reached. The alert life cycle uses it too, when
+    it recomputes an episode after a retraction, so the rule lives in one place."""
     if not findings:
         return None, "No finding."
     top = max(priority_rank(f.priority) for f in findings)
