@@ -84,7 +84,7 @@ def load(settings: Settings, rows: list[tuple[str, str, dict[str, Any]]]) -> Non
         with transaction(factory) as session:
             for rtype, rid, res in rows[start : start + 2000]:
                 store.save(
-                    session, resource_type=rtype, resource_id=rid, resource=res, known_new=True
+                    session, resource_type=rtype, resource_id=rid, resource=res, current=None
                 )
 
 

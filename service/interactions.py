@@ -117,7 +117,7 @@ def create(
         resource_type=resource_type,
         resource_id=assigned_id or new_id(),
         resource=resource,
-        known_new=True,  # server-generated UUID: no existing row to look up
+        current=None,  # server-generated UUID: no existing row to look up
     )
     ctx.touched(stored)
     return stored, 201
@@ -142,7 +142,7 @@ def update(
         raise bad_request(
             f"The resource id '{body_id}' does not match the URL id '{resource_id}'", ("id",)
         )
-    current = store.read(session, resource_type, resource_id)
+    current = store.read_for_update(session, resource_type, resource_id)
     exists = current is not None and not current.deleted
     ctx.principal.require(resource_type, "update" if exists else "create")
     stored, created = store.save(
@@ -151,6 +151,7 @@ def update(
         resource_id=resource_id,
         resource=resource,
         if_match=if_match,
+        current=current,
     )
     ctx.touched(stored, current.patient_id if current else None)
     return stored, 201 if created else 200

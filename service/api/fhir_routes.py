@@ -80,13 +80,14 @@ def _searchset(
     if total is not None:
         bundle["total"] = total
     bundle["link"] = links
+    resources = [orjson.loads(r) for r in rows]
     bundle["entry"] = [
         {
-            "fullUrl": f"{base}/{q.resource_type}/{orjson.loads(r)['id']}",
-            "resource": orjson.loads(r),
+            "fullUrl": f"{base}/{q.resource_type}/{res['id']}",
+            "resource": res,
             "search": {"mode": "match"},
         }
-        for r in rows
+        for res in resources
     ]
     return bundle
 

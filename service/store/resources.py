@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import Enum, auto
 from typing import Any
 
 import orjson
@@ -126,7 +127,12 @@ _SELECT_CURRENT_FOR_UPDATE = _SELECT_CURRENT.with_for_update()
 _DELETE_TOKENS = _T.delete().where(_T.c.type == bindparam("k_type"), _T.c.id == bindparam("k_id"))
 
 
-def _current_row(session: Session, resource_type: str, resource_id: str) -> Stored | None:
+class _Lookup(Enum):
+    LOOKUP = auto()
+
+
+def read_for_update(session: Session, resource_type: str, resource_id: str) -> Stored | None:
+    """The current row, locked until the transaction ends (deleted ones included)."""
     return _select_one(session, _SELECT_CURRENT_FOR_UPDATE, resource_type, resource_id)
 
 
@@ -162,15 +168,17 @@ def save(
     resource: Mapping[str, Any],
     if_match: str | None = None,
     now: datetime | None = None,
-    known_new: bool = False,
+    current: Stored | _Lookup | None = _Lookup.LOOKUP,
 ) -> tuple[Stored, bool]:
     """Create or update; returns (stored, created). The body is kept as sent plus meta.
 
     Core statements, not the ORM unit of work: this is the ingest hot path (ORM flushes cost
-    several times the FHIR validation). `known_new` skips the existence check for ids the
-    server just generated.
+    several times the FHIR validation). `current` is the row as the caller already locked it
+    with `read_for_update` (None for an id the server just generated); by default it is
+    looked up and locked here.
     """
-    current = None if known_new else _current_row(session, resource_type, resource_id)
+    if current is _Lookup.LOOKUP:
+        current = read_for_update(session, resource_type, resource_id)
     check_if_match(current, if_match)
     now = now or utcnow()
     version = (current.version_id + 1) if current is not None else 1
@@ -234,7 +242,7 @@ def remove(
     session: Session, *, resource_type: str, resource_id: str, now: datetime | None = None
 ) -> Stored | None:
     """Delete (a tombstone version); returns the version that was current, None if none."""
-    current = _current_row(session, resource_type, resource_id)
+    current = read_for_update(session, resource_type, resource_id)
     if current is None or current.deleted:
         return None
     now = now or utcnow()
