@@ -10,11 +10,11 @@ killed worker delays an evaluation but never loses it.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from service.polling import PollingThread
 from service.store import outbox
 from service.store.db import transaction
 from service.subscriptions.relay import DELIVER_TASK, DeliveryRelay
@@ -47,7 +47,7 @@ class CeleryDispatcher:
         self._app.send_task(DELIVER_TASK, args=[delivery_id, claim], queue="deliver")
 
 
-class Relay:
+class Relay(PollingThread):
     def __init__(
         self,
         factory: sessionmaker[Session],
@@ -56,21 +56,17 @@ class Relay:
         interval: float = 0.5,
         redispatch_after: float = 300.0,
     ) -> None:
+        super().__init__(name="outbox-relay", interval=interval)
         self._factory = factory
         self._dispatch = dispatch
-        self._interval = interval
         self._redispatch_after = redispatch_after
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         # A dispatcher that can also hand out notifications gets a delivery relay beside this
         # one (its own thread: a slow receiver never holds up evaluations).
         deliver = getattr(dispatch, "deliver", None)
         self._deliveries = DeliveryRelay(factory, deliver, interval=interval) if deliver else None
 
     def nudge(self) -> None:
-        """A write just committed: look now rather than at the next tick."""
-        self._wake.set()
+        super().nudge()
         if self._deliveries is not None:
             self._deliveries.nudge()
 
@@ -89,27 +85,12 @@ class Relay:
             handed += 1
         return handed
 
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.run_once()
-            except Exception:
-                log.exception("outbox relay pass failed; retrying")
-            self._wake.wait(self._interval)
-            self._wake.clear()
-
     def start(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._loop, name="outbox-relay", daemon=True)
-            self._thread.start()
+        super().start()
         if self._deliveries is not None:
             self._deliveries.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        self._wake.set()
         if self._deliveries is not None:
             self._deliveries.stop()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
-            self._thread = None
+        super().stop()

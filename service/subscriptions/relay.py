@@ -11,11 +11,11 @@ timeout.
 from __future__ import annotations
 
 import logging
-import threading
 from typing import Protocol
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from service.polling import PollingThread
 from service.store.db import transaction
 from service.store.resources import utcnow
 from service.subscriptions import deliveries
@@ -30,7 +30,7 @@ class DeliveryDispatcher(Protocol):
     def __call__(self, delivery_id: int, claim: str) -> None: ...
 
 
-class DeliveryRelay:
+class DeliveryRelay(PollingThread):
     def __init__(
         self,
         factory: sessionmaker[Session],
@@ -39,16 +39,10 @@ class DeliveryRelay:
         interval: float = 0.5,
         settings: DeliverySettings | None = None,
     ) -> None:
+        super().__init__(name="delivery-relay", interval=interval)
         self._factory = factory
         self._dispatch = dispatch
-        self._interval = interval
         self._settings = settings or DeliverySettings()
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def nudge(self) -> None:
-        self._wake.set()
 
     def run_once(self) -> int:
         with transaction(self._factory) as session:
@@ -71,26 +65,3 @@ class DeliveryRelay:
                 continue
             handed += 1
         return handed
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                handed = self.run_once()
-            except Exception:
-                log.exception("delivery relay pass failed; retrying")
-                handed = 0
-            if not handed:
-                self._wake.wait(self._interval)
-                self._wake.clear()
-
-    def start(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._loop, name="delivery-relay", daemon=True)
-            self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
-            self._thread = None
