@@ -3,17 +3,55 @@
 from __future__ import annotations
 
 import threading
-from typing import Any
 
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
 
+from service import bundles
+from service.auth import Principal
 from service.config import Settings
+from service.interactions import WriteContext
 from service.store.db import session_factory, transaction
 from service.store.models import Episode, Resource
 from tests.builders import back_pain_story
 from tests.conftest import wait_idle
 from workers.evaluation import evaluate_patient
+
+
+def _race(factory: sessionmaker[Session], settings: Settings, pid: str, n: int = 6) -> None:
+    """n evaluations of one patient released at the same moment; none may fail."""
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(n)
+
+    def run() -> None:
+        barrier.wait()
+        try:
+            evaluate_patient(factory, pid, settings=settings)
+        except BaseException as exc:  # collected for the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+
+
+def _counts(factory: sessionmaker[Session], pid: str) -> tuple[int, int, int]:
+    """(episodes, Flags, CommunicationRequests) stored for the patient."""
+    with transaction(factory) as session:
+
+        def alerts(rtype: str) -> int:
+            stmt = select(func.count()).select_from(Resource)
+            stmt = stmt.where(Resource.type == rtype, Resource.patient_id == pid)
+            return session.scalar(stmt) or 0
+
+        episodes = session.scalar(
+            select(func.count()).select_from(Episode).where(Episode.patient_id == pid)
+        )
+        return episodes or 0, alerts("Flag"), alerts("CommunicationRequest")
 
 
 def test_parallel_evaluations_open_one_episode(
@@ -23,73 +61,18 @@ def test_parallel_evaluations_open_one_episode(
     client.post("/fhir", json=back_pain_story("cc1"), headers=headers)
     wait_idle(client, headers)
     factory = session_factory(settings.resolved_database_url)
-    errors: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            evaluate_patient(factory, "cc1", settings=settings)
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run) for _ in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
-    with transaction(factory) as session:
-        open_eps = session.scalar(
-            select(func.count()).select_from(Episode).where(Episode.patient_id == "cc1")
-        )
-        flags = session.scalar(
-            select(func.count())
-            .select_from(Resource)
-            .where(Resource.type == "Flag", Resource.patient_id == "cc1")
-        )
-    assert open_eps == 1 and flags == 1
+    _race(factory, settings, "cc1")
+    assert _counts(factory, "cc1") == (1, 1, 1)
 
 
 def test_parallel_first_evaluations_race_safely(
-    settings: Settings, client: Any, headers: dict[str, str]
+    settings: Settings, client: TestClient, headers: dict[str, str]
 ) -> None:
-    """Data stored without the relay (so nothing is evaluated yet), then six evaluations race."""
-    from service import bundles
-    from service.auth import Principal
-    from service.interactions import WriteContext
-
+    """Data stored without waiting for the relay, then six first evaluations race (and the
+    relay's own evaluation with them)."""
     factory = session_factory(settings.resolved_database_url)
     ctx = WriteContext(Principal("t", frozenset({"system/*.*"})))
-
-    class _Scope:
-        def __call__(self) -> Any:
-            return transaction(factory)
-
-    # Stored directly; outbox rows are written but we race the evaluations ourselves.
-    bundles.process(_Scope(), ctx, back_pain_story("cc2"))
-    errors: list[BaseException] = []
-    barrier = threading.Barrier(6)
-
-    def run() -> None:
-        barrier.wait()
-        try:
-            evaluate_patient(factory, "cc2", settings=settings)
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run) for _ in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    bundles.process(lambda: transaction(factory), ctx, back_pain_story("cc2"))
+    _race(factory, settings, "cc2")
     wait_idle(client, headers)
-    assert errors == []
-    with transaction(factory) as session:
-        eps = session.scalar(
-            select(func.count()).select_from(Episode).where(Episode.patient_id == "cc2")
-        )
-        crs = session.scalar(
-            select(func.count())
-            .select_from(Resource)
-            .where(Resource.type == "CommunicationRequest", Resource.patient_id == "cc2")
-        )
-    assert eps == 1 and crs == 1
+    assert _counts(factory, "cc2") == (1, 1, 1)
