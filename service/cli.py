@@ -149,17 +149,14 @@ def evaluate(
     """Offline dry run: print the Flags and CommunicationRequests the data would produce."""
     from service.bundles import resolved_resources
     from service.errors import FHIRError
-    from service.fhir.index import parse_date_range
+    from service.fhir.index import parse_instant
     from service.files import iter_resources
     from workers.dry_run import evaluate_bundle
 
-    at = None
-    if as_of:
-        rng = parse_date_range(as_of)
-        if rng is None or "T" not in as_of:
-            typer.echo("--as-of must be an ISO datetime, e.g. 2026-06-01T12:00:00Z", err=True)
-            raise typer.Exit(2)
-        at = rng.start
+    at = parse_instant(as_of) if as_of else None
+    if as_of and at is None:
+        typer.echo("--as-of must be an ISO datetime, e.g. 2026-06-01T12:00:00Z", err=True)
+        raise typer.Exit(2)
     flat: list[dict[str, Any]] = []
     for _src, r in iter_resources(paths):
         flat.extend(resolved_resources(r))

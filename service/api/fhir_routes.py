@@ -18,7 +18,7 @@ from service.api.responses import fhir_response, stored_response
 from service.auth import Principal
 from service.config import Settings
 from service.errors import FHIRError, bad_request
-from service.fhir.index import parse_date_range
+from service.fhir.index import parse_instant
 from service.fhir.search import SearchQuery
 from service.fhir.validate import parse_json
 from service.interactions import WriteContext
@@ -43,10 +43,14 @@ def parse_as_of(value: str | None, settings: Settings) -> datetime | None:
             "forbidden",
             "asOf is disabled on this server (set ALERTS_ALLOW_AS_OF=true on a test server)",
         )
-    rng = parse_date_range(value.replace(" ", "+"))
-    if rng is None or "T" not in value:
+    return _instant(value)
+
+
+def _instant(value: str) -> datetime:
+    at = parse_instant(value)
+    if at is None:
         raise bad_request("asOf must be a FHIR dateTime with a time, e.g. 2026-06-01T12:00:00Z")
-    return rng.start
+    return at
 
 
 def _ctx(principal: Principal, settings: Settings, as_of: datetime | None = None) -> WriteContext:
@@ -123,12 +127,7 @@ async def evaluate(
     principal.require("Flag", "read")
     principal.require("CommunicationRequest", "read")
     body = parse_json(await read_body(request, settings))
-    at = None
-    if asOf is not None:
-        rng = parse_date_range(asOf.replace(" ", "+"))
-        if rng is None or "T" not in asOf:
-            raise bad_request("asOf must be a FHIR dateTime with a time")
-        at = rng.start
+    at = _instant(asOf) if asOf is not None else None
     result = await run_in_threadpool(evaluate_bundle, body, at, settings.oncology_team)
     return fhir_response(result)
 

@@ -58,6 +58,15 @@ def parse_date_range(value: str) -> DateRange | None:
         return None
 
 
+def parse_instant(value: str) -> datetime | None:
+    """An evaluation time (`asOf`): a dateTime *with* a time of day, as naive UTC; None when
+    it is not one. A "+" in an offset arrives as a space when a URL was not encoded."""
+    if "T" not in value:
+        return None
+    rng = parse_date_range(value.replace(" ", "+"))
+    return rng.start if rng is not None else None
+
+
 def to_naive_utc(moment: datetime) -> datetime:
     if moment.tzinfo is None:
         return moment

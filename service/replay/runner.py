@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 from rich.console import Console
 
-from service.fhir.index import parse_date_range
+from service.fhir.index import parse_instant
 from service.files import data_files
 from service.replay import render
 from service.replay.client import BacklogTimeout, ReplayClient, ReplayHTTPError, resolve_token
@@ -101,7 +101,7 @@ def choose_as_of(explicit: str | None, expected: Expectations | None) -> str | N
         value = next(iter(expected.as_of))
     else:
         return None
-    if "T" not in value or parse_date_range(value) is None:
+    if parse_instant(value) is None:
         raise ValueError(f"asOf must be an ISO datetime, e.g. 2026-06-01T12:00:00Z (got {value!r})")
     return value
 
