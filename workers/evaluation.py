@@ -26,6 +26,7 @@ from service.store import resources as store
 from service.store.db import transaction
 from workers.alerts import AlertSettings, EpisodeState, Plan, close_if_ended, decide
 from workers.rules import evaluate, load_config
+from workers.rules.records import VER_STATUS_EXCLUDED
 
 log = logging.getLogger(__name__)
 
@@ -96,8 +97,9 @@ def _apply(session: Session, plan: Plan, written: list[str]) -> None:
         )
 
 
+# Spec §6: an Observation is retracted when cancelled or entered in error; a Condition when
+# its verificationStatus is one the rule engine no longer counts.
 _WITHDRAWN_OBSERVATION = frozenset({"entered-in-error", "cancelled"})
-_WITHDRAWN_CONDITION = frozenset({"refuted", "entered-in-error"})
 
 
 def _retracted(session: Session, episode: EpisodeState | None) -> frozenset[str]:
@@ -126,7 +128,7 @@ def _retracted(session: Session, episode: EpisodeState | None) -> frozenset[str]
                     for c in (body.get("verificationStatus") or {}).get("coding", [])
                     if isinstance(c, dict)
                 }
-                if codes & _WITHDRAWN_CONDITION:
+                if codes & VER_STATUS_EXCLUDED:
                     out.add(f"{rtype}/{rid}")
     return frozenset(out)
 
