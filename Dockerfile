@@ -5,7 +5,8 @@ COPY pyproject.toml README.md ./
 COPY service ./service
 COPY workers ./workers
 RUN pip install --no-cache-dir .
-RUN useradd --create-home alerts && mkdir -p /data && chown alerts /data
+# /metrics: PROMETHEUS_MULTIPROC_DIR in docker-compose.yml (a volume takes this ownership).
+RUN useradd --create-home alerts && mkdir -p /data /metrics && chown alerts /data /metrics
 USER alerts
 ENV ALERTS_DATA_DIR=/data
 EXPOSE 8000

@@ -13,6 +13,6 @@ from service.config import Settings
 
 if __name__ == "__main__":
     data_dir, port = Path(sys.argv[1]), int(sys.argv[2])
-    settings = Settings(data_dir=data_dir, jwt_secret="bench-secret")
+    settings = Settings(data_dir=data_dir, jwt_secret="bench-secret-" + "0" * 32)  # >= 32 bytes
     app = create_app(settings, dispatcher=None, start_relay=False)
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")

@@ -83,7 +83,7 @@ def main() -> None:
                 except httpx.HTTPError:
                     time.sleep(0.2)
             headers = {
-                "Authorization": f"Bearer {mint('bench-secret')}",
+                "Authorization": f"Bearer {mint('bench-secret-' + '0' * 32)}",
                 "Content-Type": "application/fhir+json",
             }
             with httpx.Client(base_url=base, headers=headers, timeout=60) as client:

@@ -1,11 +1,13 @@
-"""Transaction and batch Bundles.
+"""Transaction and batch Bundles: plan, then execute.
+
+`service.transaction_plan` decides what every entry does before anything is written:
+conditional creates/updates/deletes resolved, ids assigned, `urn:uuid` and conditional
+references rewritten to the ids actually created or matched, overlaps refused. This module runs
+that plan against the store.
 
 Transaction: all entries succeed together or nothing is stored (one DB transaction; the first
 failure rolls everything back and is answered with its OperationOutcome, naming the entry).
 Batch: each entry in its own savepoint, answered one by one.
-
-`urn:uuid:` (and absolute) fullUrls of POSTed entries get server ids and every reference to
-them inside the Bundle is rewritten before validation, as FHIR prescribes.
 
 Resource types this server does not serve (Claim, Encounter, ExplanationOfBenefit...) are
 skipped, never a failed Bundle: their entry answers `200 OK` with an informational
@@ -15,133 +17,72 @@ OperationOutcome, and references to them are rewritten to `Type/id` like any oth
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
 from sqlalchemy.orm import Session
 
-from service.errors import FHIRError, Issue, bad_request, operation_outcome
-from service.fhir.registry import is_served
-from service.interactions import (
-    WriteContext,
-    conditional_delete,
-    conditional_update,
-    create,
-    delete,
-    new_id,
-    query_items,
-    read,
-    search,
-    update,
-    vread,
-)
+from service import interactions
+from service.errors import FHIRError, Issue, operation_outcome
+from service.interactions import WriteContext, query_items
+from service.store import resources as store
 from service.store.resources import Stored, fhir_instant
-
-_ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}
-
-
-@dataclass
-class _Entry:
-    index: int
-    method: str
-    url: str
-    resource: Any
-    full_url: str | None
-    if_none_exist: str | None
-    if_match: str | None
-    assigned: str | None = None  # "Type/id" for POST/PUT targets
+from service.transaction_plan import NoStore, PlannedEntry, entry_error, plan_bundle
 
 
-def _parse_entries(bundle: Mapping[str, Any]) -> list[_Entry]:
-    entries = bundle.get("entry") or []
-    if not isinstance(entries, list):
-        raise bad_request("Bundle.entry must be an array", ("Bundle.entry",))
-    out = []
-    for i, e in enumerate(entries):
-        where = f"Bundle.entry[{i}]"
-        if not isinstance(e, Mapping):
-            raise bad_request(f"{where} must be an object", (where,))
-        req = e.get("request")
-        if not isinstance(req, Mapping) or not req.get("method") or not req.get("url"):
-            raise bad_request(f"{where}.request needs method and url", (f"{where}.request",))
-        method = str(req["method"]).upper()
-        if method not in _ORDER:
-            raise bad_request(f"{where}.request.method is not supported", (f"{where}.request",))
-        out.append(
-            _Entry(
-                i,
-                method,
-                str(req["url"]).lstrip("/"),
-                e.get("resource"),
-                e.get("fullUrl"),
-                req.get("ifNoneExist"),
-                req.get("ifMatch"),
-            )
+class StoreResolver:
+    """The planner's view of stored data, inside the Bundle's own DB transaction; every
+    conditional interaction checks the principal's rights before it matches anything."""
+
+    def __init__(self, session: Session, ctx: WriteContext) -> None:
+        self.session = session
+        self.ctx = ctx
+
+    def create_match(self, resource_type: str, criteria: str) -> str | None:
+        return interactions.conditional_create_match(
+            self.session, self.ctx, resource_type, criteria
         )
-    return out
 
+    def update_target(self, resource_type: str, criteria: str, body_id: str | None) -> str | None:
+        return interactions.conditional_update_target(
+            self.session, self.ctx, resource_type, criteria, body_id
+        )
 
-def _rewrite(value: Any, mapping: Mapping[str, str]) -> Any:
-    if isinstance(value, dict):
-        out = {}
-        for k, v in value.items():
-            if k == "reference" and isinstance(v, str) and v in mapping:
-                out[k] = mapping[v]
-            else:
-                out[k] = _rewrite(v, mapping)
-        return out
-    if isinstance(value, list):
-        return [_rewrite(v, mapping) for v in value]
-    return value
+    def delete_target(self, resource_type: str, criteria: str) -> str | None:
+        return interactions.conditional_delete_target(
+            self.session, self.ctx, resource_type, criteria
+        )
 
-
-def _assign_ids(entries: list[_Entry]) -> dict[str, str]:
-    mapping: dict[str, str] = {}
-    for e in entries:
-        rtype = e.url.split("?", 1)[0].split("/", 1)[0]
-        if e.method == "POST" and "/" not in e.url.split("?", 1)[0]:
-            e.assigned = f"{rtype}/{new_id()}"
-        elif e.method == "PUT" and "?" not in e.url:
-            e.assigned = e.url
-        if e.assigned and e.full_url:
-            mapping[e.full_url] = e.assigned
-    return mapping
+    def reference_matches(self, resource_type: str, criteria: str) -> list[str]:
+        return interactions.match_ids(self.session, resource_type, criteria)
 
 
 def resolved_resources(bundle: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The resources of any Bundle (or a single resource) with ids assigned and urn:uuid
-    references rewritten exactly as a transaction would: the dry run shares this path."""
+    """The resources of any Bundle (or a single resource) with ids assigned and references
+    rewritten by the transaction planner, against no stored data: the dry run's path.
+
+    Entries without a request (collection, searchset) are taken as `PUT Type/id` when the
+    resource has an id and `POST Type` otherwise, as `fhir-alerts replay` sends them.
+    """
     if bundle.get("resourceType") != "Bundle":
         return [dict(bundle)]
-    out = []
-    entries = bundle.get("entry") or []
-    mapping: dict[str, str] = {}
-    staged: list[tuple[str | None, dict[str, Any]]] = []
-    for e in entries:
-        res = e.get("resource") if isinstance(e, Mapping) else None
+    entries = []
+    for raw in bundle.get("entry") or []:
+        res = raw.get("resource") if isinstance(raw, Mapping) else None
         if not isinstance(res, Mapping) or not isinstance(res.get("resourceType"), str):
             continue
-        req = e.get("request") or {}
-        url = str(req.get("url", "")) if isinstance(req, Mapping) else ""
-        rid = res.get("id")
-        if (
-            isinstance(req, Mapping)
-            and req.get("method") == "PUT"
-            and "/" in url
-            and "?" not in url
-        ):
-            rid = url.split("/", 1)[1]
-        if not rid:
-            rid = new_id()
-        body = {**res, "id": rid}
-        full = e.get("fullUrl")
-        if isinstance(full, str):
-            mapping[full] = f"{res['resourceType']}/{rid}"
-        staged.append((full, body))
-    for _full, body in staged:
-        out.append(_rewrite(body, mapping))
-    return out
+        entry = dict(raw)
+        req = raw.get("request")
+        if not isinstance(req, Mapping) or req.get("method") not in ("POST", "PUT"):
+            rid = res.get("id")
+            entry["request"] = (
+                {"method": "PUT", "url": f"{res['resourceType']}/{rid}"}
+                if isinstance(rid, str) and rid
+                else {"method": "POST", "url": res["resourceType"]}
+            )
+        entries.append(entry)
+    plan = plan_bundle({"entry": entries}, NoStore(), base=None, atomic=True)
+    return [e.resource for e in plan.entries if e.resource is not None and e.resource_id]
 
 
 def _response(status: str, stored: Stored | None = None, outcome: Any = None) -> dict[str, Any]:
@@ -175,59 +116,52 @@ def _skipped(rtype: str) -> dict[str, Any]:
     }
 
 
-def _run_entry(session: Session, ctx: WriteContext, e: _Entry) -> dict[str, Any]:
-    path, _, query = e.url.partition("?")
-    parts = path.split("/")
-    rtype = parts[0]
-    if e.method in ("POST", "PUT", "DELETE") and not is_served(rtype):
+def _written(stored: Stored, status: int) -> dict[str, Any]:
+    return {
+        "fullUrl": stored.type + "/" + stored.id,
+        "response": _response(_STATUS_TEXT[status], stored),
+    }
+
+
+def _run_entry(session: Session, ctx: WriteContext, e: PlannedEntry) -> dict[str, Any]:
+    t = e.target
+    assert t is not None
+    rtype = t.resource_type
+    if e.action == "skip":
         return _skipped(rtype)
-    if e.method == "POST":
-        if len(parts) != 1:
-            raise FHIRError.of(
-                400, "not-supported", f"POST {e.url}: operations are not supported in Bundles"
-            )
-        assert e.assigned is not None
-        stored, status = create(
-            session,
-            ctx,
-            rtype,
-            e.resource,
-            if_none_exist=e.if_none_exist,
-            assigned_id=e.assigned.split("/", 1)[1],
+    if e.action == "create":
+        assert e.resource_id is not None
+        stored, status = interactions.create(
+            session, ctx, rtype, e.resource, assigned_id=e.resource_id
         )
-        return {
-            "fullUrl": stored.type + "/" + stored.id,
-            "response": _response(_STATUS_TEXT[status], stored),
-        }
-    if e.method == "PUT":
-        if query:
-            stored, status = conditional_update(session, ctx, rtype, query, e.resource)
-        elif len(parts) == 2:
-            stored, status = update(session, ctx, rtype, parts[1], e.resource, if_match=e.if_match)
-        else:
-            raise bad_request(f"PUT {e.url}: the url must be Type/id or Type?criteria")
-        return {
-            "fullUrl": stored.type + "/" + stored.id,
-            "response": _response(_STATUS_TEXT[status], stored),
-        }
-    if e.method == "DELETE":
-        if query:
-            conditional_delete(session, ctx, rtype, query)
-        elif len(parts) == 2:
-            delete(session, ctx, rtype, parts[1])
-        else:
-            raise bad_request(f"DELETE {e.url}: the url must be Type/id or Type?criteria")
+        return _written(stored, status)
+    if e.action == "match":  # ifNoneExist found it: nothing written, no body returned
+        assert e.resource_id is not None
+        found = store.read(session, rtype, e.resource_id)
+        assert found is not None
+        return _written(found, 200)
+    if e.action == "update":
+        assert e.resource_id is not None
+        stored, status = interactions.update(
+            session, ctx, rtype, e.resource_id, e.resource, if_match=e.if_match
+        )
+        return _written(stored, status)
+    if e.action == "delete":
+        assert e.resource_id is not None
+        interactions.delete(session, ctx, rtype, e.resource_id)
         return {"response": _response("204 No Content")}
-    if e.method == "PATCH":
-        raise FHIRError.of(400, "not-supported", "PATCH entries are not supported in Bundles")
+    if e.action == "noop":  # a conditional delete that matched nothing
+        return {"response": _response("204 No Content")}
     # GET / HEAD
-    if len(parts) == 2:
-        stored = read(session, ctx, rtype, parts[1])
+    if t.shape == "instance":
+        assert t.resource_id is not None
+        stored = interactions.read(session, ctx, rtype, t.resource_id)
         return {"resource": stored.json(), "response": _response("200 OK", stored)}
-    if len(parts) == 4 and parts[2] == "_history":
-        stored = vread(session, ctx, rtype, parts[1], parts[3])
+    if t.shape == "version":
+        assert t.resource_id is not None and t.version_id is not None
+        stored = interactions.vread(session, ctx, rtype, t.resource_id, t.version_id)
         return {"resource": stored.json(), "response": _response("200 OK", stored)}
-    _q, rows, total = search(session, ctx, rtype, query_items(query))
+    _q, rows, total = interactions.search(session, ctx, rtype, query_items(t.query))
     inner: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset"}
     if total is not None:
         inner["total"] = total
@@ -235,21 +169,18 @@ def _run_entry(session: Session, ctx: WriteContext, e: _Entry) -> dict[str, Any]
     return {"resource": inner, "response": _response("200 OK")}
 
 
-def _entry_error(e: _Entry, err: FHIRError) -> FHIRError:
-    where = f"Bundle.entry[{e.index}]"
-    issues = [
-        Issue(i.severity, i.code, f"{where}: {i.diagnostics}", (where, *i.expression))
-        for i in err.issues
-    ]
-    return FHIRError(err.status, issues, err.headers)
+def _failed(err: FHIRError) -> dict[str, Any]:
+    return {"response": _response(f"{err.status}", outcome=err.operation_outcome())}
 
 
 def process(
     session_scope: Callable[[], Any],
     ctx: WriteContext,
     bundle: Mapping[str, Any],
+    base: str | None = None,
 ) -> dict[str, Any]:
-    """Run a transaction or batch Bundle; returns the response Bundle."""
+    """Run a transaction or batch Bundle; returns the response Bundle. `base` is this
+    server's `…/fhir` as the client addressed it: absolute request urls must start with it."""
     btype = bundle.get("type")
     if btype not in ("transaction", "batch"):
         raise FHIRError.of(
@@ -258,44 +189,34 @@ def process(
             "POST /fhir takes a Bundle of type transaction or batch",
             ("Bundle.type",),
         )
-    entries = _parse_entries(bundle)
-    mapping = _assign_ids(entries)
-    for e in entries:
-        if e.resource is not None:
-            e.resource = _rewrite(e.resource, mapping)
-    ordered = sorted(entries, key=lambda x: (_ORDER[x.method], x.index))
+    atomic = btype == "transaction"
     results: dict[int, dict[str, Any]] = {}
-    if btype == "transaction":
-        try:
-            with session_scope() as session:
-                for e in ordered:
+    try:
+        with session_scope() as session:
+            plan = plan_bundle(bundle, StoreResolver(session, ctx), base=base, atomic=atomic)
+            for e in plan.ordered:
+                if e.error is not None:
+                    results[e.index] = _failed(e.error)
+                    continue
+                if atomic:
                     try:
                         results[e.index] = _run_entry(session, ctx, e)
                     except FHIRError as err:
-                        raise _entry_error(e, err) from None
-                ctx.flush_outbox(session)
-        except FHIRError:
-            ctx.patients.clear()
-            raise
-        rtype = "transaction-response"
-    else:
-        with session_scope() as session:
-            for e in ordered:
+                        raise entry_error(e.index, err) from None
+                    continue
                 before = set(ctx.patients)
                 try:
                     with session.begin_nested():
                         results[e.index] = _run_entry(session, ctx, e)
                 except FHIRError as err:
                     ctx.patients = before
-                    results[e.index] = {
-                        "response": _response(
-                            f"{err.status}", outcome=_entry_error(e, err).operation_outcome()
-                        )
-                    }
+                    results[e.index] = _failed(entry_error(e.index, err))
             ctx.flush_outbox(session)
-        rtype = "batch-response"
+    except FHIRError:
+        ctx.patients.clear()
+        raise
     return {
         "resourceType": "Bundle",
-        "type": rtype,
-        "entry": [results[i] for i in range(len(entries))],
+        "type": "transaction-response" if atomic else "batch-response",
+        "entry": [results[i] for i in range(len(plan.entries))],
     }

@@ -22,11 +22,13 @@ from sqlalchemy.orm import Session
 from service.auth import Principal
 from service.errors import FHIRError, bad_request, not_found
 from service.fhir.registry import is_served
+from service.fhir.request_url import RequestUrlError, conditional_criteria
 from service.fhir.search import SearchQuery, parse_search
 from service.fhir.validate import require_valid
 from service.store import outbox
 from service.store import resources as store
 from service.store.search import search as run_search
+from service.subscriptions import access as subscription_access
 
 # Writes to these types ask for the patient to be evaluated again: clinical data, and the
 # nurse's acknowledgement/closing of alerts.
@@ -78,15 +80,81 @@ def search(
     return q, rows, total
 
 
-def _matches(
-    session: Session, ctx: WriteContext, resource_type: str, criteria: str
-) -> list[dict[str, Any]]:
+def match_ids(session: Session, resource_type: str, criteria: str) -> list[str]:
+    """Ids of the stored resources the criteria match; two at most (one is all a conditional
+    interaction needs to tell "none", "one" and "several" apart)."""
     items = [(k, v) for k, v in query_items(criteria.lstrip("?")) if not k.startswith("_count")]
     if not items:
         raise bad_request("Conditional criteria are empty")
     q = parse_search(resource_type, [*items, ("_count", "2")], default_count=2)
     rows, _total = run_search(session, q)
-    return [orjson.loads(r) for r in rows]
+    return [str(orjson.loads(r)["id"]) for r in rows]
+
+
+def conditional_create_match(
+    session: Session, ctx: WriteContext, resource_type: str, criteria: str
+) -> str | None:
+    """The id an If-None-Exist / ifNoneExist matches, or None (create). Needs create rights
+    only: the EHR feed holds write scopes, and the caller decides whether the match may be
+    shown (read rights) or only acknowledged."""
+    require_served(resource_type)
+    ctx.principal.require(resource_type, "create")
+    found = match_ids(session, resource_type, criteria)
+    if len(found) > 1:
+        raise FHIRError.of(412, "duplicate", "If-None-Exist criteria match more than one resource")
+    return found[0] if found else None
+
+
+def conditional_update_target(
+    session: Session, ctx: WriteContext, resource_type: str, criteria: str, body_id: str | None
+) -> str | None:
+    """The id a conditional update writes: the one match, else the body's id (None: a new id).
+
+    Create and update rights are both required before anything is matched, so a token that
+    may only create (or only update) cannot learn from the answer whether a record exists.
+    """
+    require_served(resource_type)
+    ctx.principal.require(resource_type, "create")
+    ctx.principal.require(resource_type, "update")
+    found = match_ids(session, resource_type, criteria)
+    if len(found) > 1:
+        raise FHIRError.of(412, "multiple-matches", "Conditional update matches more than one")
+    if found:
+        if body_id is not None and body_id != found[0]:
+            raise bad_request(
+                "The resource id does not match the resource the criteria found", ("id",)
+            )
+        return found[0]
+    if body_id is not None:
+        current = store.read(session, resource_type, body_id)
+        if current is not None and not current.deleted:
+            raise FHIRError.of(
+                409,
+                "conflict",
+                "No resource matches the criteria, but one with the resource's id exists",
+            )
+    return None
+
+
+def conditional_delete_target(
+    session: Session, ctx: WriteContext, resource_type: str, criteria: str
+) -> str | None:
+    """The one id the criteria match (None: nothing to delete). Deleting by criteria is a
+    search: it needs search rights as well as delete rights, checked before matching."""
+    require_served(resource_type)
+    ctx.principal.require(resource_type, "search")
+    ctx.principal.require(resource_type, "delete")
+    found = match_ids(session, resource_type, criteria)
+    if len(found) > 1:
+        raise FHIRError.of(412, "multiple-matches", "Conditional delete matches more than one")
+    return found[0] if found else None
+
+
+def _subscription_written(session: Session, ctx: WriteContext, stored: store.Stored) -> None:
+    """Issue 10: a Subscription's writer must be able to read what it will be sent, and is
+    recorded as its owner (re-checked at every delivery)."""
+    if stored.type == "Subscription":
+        subscription_access.authorize_write(session, ctx.principal, stored.id, stored.json())
 
 
 def create(
@@ -103,13 +171,13 @@ def create(
     ctx.principal.require(resource_type, "create")
     require_valid(resource, expected_type=resource_type)
     if if_none_exist:
-        found = _matches(session, ctx, resource_type, if_none_exist)
-        if len(found) > 1:
-            raise FHIRError.of(
-                412, "duplicate", "If-None-Exist criteria match more than one resource"
-            )
+        try:
+            criteria = conditional_criteria(resource_type, if_none_exist)
+        except RequestUrlError as exc:
+            raise bad_request(f"If-None-Exist: {exc}") from None
+        found = conditional_create_match(session, ctx, resource_type, criteria)
         if found:
-            existing = store.read(session, resource_type, found[0]["id"])
+            existing = store.read(session, resource_type, found)
             assert existing is not None
             return existing, 200
     stored, _ = store.save(
@@ -120,6 +188,7 @@ def create(
         current=None,  # server-generated UUID: no existing row to look up
     )
     ctx.touched(stored)
+    _subscription_written(session, ctx, stored)
     return stored, 201
 
 
@@ -154,21 +223,29 @@ def update(
         current=current,
     )
     ctx.touched(stored, current.patient_id if current else None)
+    _subscription_written(session, ctx, stored)
     return stored, 201 if created else 200
 
 
 def conditional_update(
-    session: Session, ctx: WriteContext, resource_type: str, criteria: str, resource: Any
+    session: Session,
+    ctx: WriteContext,
+    resource_type: str,
+    criteria: str,
+    resource: Any,
+    *,
+    if_match: str | None = None,
 ) -> tuple[store.Stored, int]:
-    require_served(resource_type)
-    found = _matches(session, ctx, resource_type, criteria)
-    if len(found) > 1:
-        raise FHIRError.of(412, "multiple-matches", "Conditional update matches more than one")
+    """PUT Type?criteria (R4 http.html#cond-update): one match is updated, none creates (with
+    the body's id if it has one), several are a 412."""
     if not isinstance(resource, Mapping):
         raise bad_request("A resource must be a JSON object")
-    target = found[0]["id"] if found else (resource.get("id") or new_id())
-    body = {**resource, "id": target}
-    return update(session, ctx, resource_type, target, body)
+    body_id = resource.get("id")
+    if body_id is not None and not isinstance(body_id, str):
+        raise bad_request("The resource id must be a string", ("id",))
+    target = conditional_update_target(session, ctx, resource_type, criteria, body_id)
+    rid = target or body_id or new_id()
+    return update(session, ctx, resource_type, rid, {**resource, "id": rid}, if_match=if_match)
 
 
 def delete(
@@ -185,13 +262,11 @@ def delete(
 def conditional_delete(
     session: Session, ctx: WriteContext, resource_type: str, criteria: str
 ) -> int:
-    require_served(resource_type)
-    found = _matches(session, ctx, resource_type, criteria)
-    if len(found) > 1:
-        raise FHIRError.of(412, "multiple-matches", "Conditional delete matches more than one")
-    for r in found:
-        delete(session, ctx, resource_type, r["id"])
-    return len(found)
+    """DELETE Type?criteria: deletes the single match; none is not an error (0)."""
+    target = conditional_delete_target(session, ctx, resource_type, criteria)
+    if target is not None:
+        delete(session, ctx, resource_type, target)
+    return 0 if target is None else 1
 
 
 def read(session: Session, ctx: WriteContext, resource_type: str, resource_id: str) -> store.Stored:
@@ -214,6 +289,8 @@ def vread(
         vid = int(version)
     except ValueError:
         raise not_found(f"Version '{version}' is not known") from None
+    if not 1 <= vid <= 2**31 - 1:  # the column is a 32-bit INTEGER; larger never exists
+        raise not_found(f"Version '{version}' is not known")
     stored = store.read_version(session, resource_type, resource_id, vid)
     if stored is None:
         raise not_found(f"{resource_type}/{resource_id}/_history/{version} is not known")

@@ -26,12 +26,23 @@ class PollingThread:
         self._wake.set()
 
     def _loop(self) -> None:
+        failing = False
         while not self._stop.is_set():
             try:
                 handed = self.run_once()
-            except Exception:
-                log.exception("%s pass failed; retrying", self._name)
+            except Exception as exc:
+                # The first failure of a run with its traceback; then one line per pass, so a
+                # database outage does not fill the log with identical tracebacks.
+                if failing:
+                    log.warning("%s pass failed again (%s)", self._name, type(exc).__name__)
+                else:
+                    log.exception("%s pass failed; retrying", self._name)
+                failing = True
                 handed = 0
+            else:
+                if failing:
+                    log.info("%s recovered", self._name)
+                failing = False
             if not handed:  # busy: go straight on; idle: wait for a nudge or the interval
                 self._wake.wait(self._interval)
                 self._wake.clear()

@@ -9,7 +9,7 @@ split by job so delivery retries never starve evaluations.
 from __future__ import annotations
 
 from celery import Celery
-from celery.signals import worker_process_init
+from celery.signals import worker_init, worker_process_init
 
 from service.config import get_settings
 from workers.runtime import tune_gc
@@ -48,3 +48,11 @@ celery_app = make_celery()
 @worker_process_init.connect  # type: ignore[untyped-decorator]
 def _tune_worker_process(**_kwargs: object) -> None:
     tune_gc()
+
+
+@worker_init.connect  # type: ignore[untyped-decorator]
+def _serve_metrics(**_kwargs: object) -> None:
+    """The worker's own /metrics, when configured (workers/metrics_exporter.py)."""
+    from workers.metrics_exporter import start_exporter
+
+    start_exporter(get_settings())

@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from service import metrics
 from service.config import Settings
 from service.errors import FHIRError
 from service.fhir.registry import EVALUATED_TYPES
@@ -26,7 +27,7 @@ from service.store import resources as store
 from service.store.db import transaction
 from workers.alerts import AlertSettings, EpisodeState, Plan, close_if_ended, decide
 from workers.rules import evaluate, load_config
-from workers.rules.records import VER_STATUS_EXCLUDED
+from workers.rules.status import withdrawn
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,7 @@ class Outcome:
     patient_id: str
     events: tuple[str, ...]
     written: tuple[str, ...]  # "Flag/x/_history/2" ...
+    requested_at: datetime | None = None  # oldest write covered (naive UTC), for metrics
 
 
 def _aware(moment: datetime) -> datetime:
@@ -97,14 +99,10 @@ def _apply(session: Session, plan: Plan, written: list[str]) -> None:
         )
 
 
-# Spec §6: an Observation is retracted when cancelled or entered in error; a Condition when
-# its verificationStatus is one the rule engine no longer counts.
-_WITHDRAWN_OBSERVATION = frozenset({"entered-in-error", "cancelled"})
-
-
 def _retracted(session: Session, episode: EpisodeState | None) -> frozenset[str]:
     """Evidence of the open episode whose record is now withdrawn: entered-in-error, refuted,
-    cancelled, or deleted. Only these retract an alert (a newer normal result does not)."""
+    cancelled, or deleted. Only these retract an alert (a newer normal result does not). The
+    status is read by workers.rules.status, as eligibility reads it (spec §8)."""
     if episode is None:
         return frozenset()
     out: set[str] = set()
@@ -116,20 +114,8 @@ def _retracted(session: Session, episode: EpisodeState | None) -> frozenset[str]
         stored = store.read_many(session, rtype, ids)
         for rid in ids:
             current = stored.get(rid)
-            if current is None:  # deleted or never stored
+            if current is None or withdrawn(current.json()):  # deleted, or withdrawn
                 out.add(f"{rtype}/{rid}")
-                continue
-            body = current.json()
-            if rtype == "Observation" and body.get("status") in _WITHDRAWN_OBSERVATION:
-                out.add(f"{rtype}/{rid}")
-            elif rtype == "Condition":
-                codes = {
-                    c.get("code")
-                    for c in (body.get("verificationStatus") or {}).get("coding", [])
-                    if isinstance(c, dict)
-                }
-                if codes & VER_STATUS_EXCLUDED:
-                    out.add(f"{rtype}/{rid}")
     return frozenset(out)
 
 
@@ -192,9 +178,9 @@ def evaluate_in_session(
     if plan.writes or plan.episode != episode:
         _apply(session, plan, written)
     events.extend(plan.events)
-    outbox.complete(session, patient_id, upto)
+    requested_at = outbox.complete(session, patient_id, upto)
     lock.evaluated_at = _naive(now)
-    return Outcome(patient_id, tuple(events), tuple(written))
+    return Outcome(patient_id, tuple(events), tuple(written), requested_at)
 
 
 def evaluate_patient(
@@ -205,8 +191,14 @@ def evaluate_patient(
     upto: int | None = None,
     now: datetime | None = None,
 ) -> Outcome:
+    started = time.perf_counter()
     with transaction(factory) as session:
         outcome = evaluate_in_session(session, patient_id, settings=settings, upto=upto, now=now)
+    metrics.evaluated(  # after the commit: the alert is visible from here on
+        time.perf_counter() - started,
+        alerted=bool(outcome.written),
+        requested_at=outcome.requested_at,
+    )
     log.info(
         "evaluated Patient/%s: %s; wrote %s",
         patient_id,

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import time
-import traceback
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -18,10 +17,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 import service.subscriptions  # noqa: F401 - serves the Subscription type
 from service import __version__
-from service.api import fhir_routes, ops_routes
+from service.api import auth_routes, fhir_routes, ops_routes, unavailable
+from service.api import metrics as metrics_api
+from service.api.guard import RequestGuard
+from service.api.openapi import install_openapi
 from service.api.responses import fhir_response
 from service.config import Settings
 from service.errors import FHIRError, Issue, operation_outcome
@@ -33,6 +36,7 @@ from service.web import routes as web_routes
 log = logging.getLogger(__name__)
 access_log = logging.getLogger("fhir_alerts.access")
 
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 _HTTP_CODES = {401: "login", 403: "forbidden", 404: "not-found", 405: "not-supported"}
 
 
@@ -50,10 +54,13 @@ def _install_error_handlers(app: FastAPI) -> None:
         return fhir_response(operation_outcome(issues), 400)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_request: Request, exc: StarletteHTTPException) -> Response:
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         code = _HTTP_CODES.get(exc.status_code, "processing")
         issue = Issue("error", code, str(exc.detail))
-        return fhir_response(operation_outcome([issue]), exc.status_code)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = _allowed_methods(request)
+        return fhir_response(operation_outcome([issue]), exc.status_code, headers)
 
     @app.exception_handler(IntegrityError)
     async def _integrity(request: Request, exc: IntegrityError) -> Response:
@@ -65,19 +72,19 @@ def _install_error_handlers(app: FastAPI) -> None:
         )
         return fhir_response(operation_outcome([issue]), 409)
 
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> Response:
-        # Never log or echo the exception text: it may quote patient data. Frames only.
-        frames = "".join(traceback.format_tb(exc.__traceback__))
-        log.error(
-            "unexpected %s on %s %s\n%s",
-            type(exc).__name__,
-            request.method,
-            request.url.path,
-            frames,
-        )
-        issue = Issue("fatal", "exception", "Internal server error; the request was not applied")
-        return fhir_response(operation_outcome([issue]), 500)
+    # Any other exception is turned into a 500 by RequestGuard (service/api/guard.py), which
+    # logs its type and the request id only and never hands it on to the server.
+
+
+def _allowed_methods(request: Request) -> str:
+    """`Allow` of a 405: every method some route serves on this path (Starlette names only
+    the first route whose path matched)."""
+    routes = request.app.router.routes
+    return ", ".join(
+        method
+        for method in _METHODS
+        if any(r.matches({**request.scope, "method": method})[0] == Match.FULL for r in routes)
+    )
 
 
 def create_app(
@@ -143,7 +150,16 @@ def create_app(
         )
         return response
 
+    unavailable.install(app)  # database outage: 503 + Retry-After, not 500
+    metrics_api.install(app)  # /metrics; counts every answer, logs unhandled 500s
+    # Outermost of the app's own layers (added last): request id, body deadline, NUL in the
+    # URL, and the 500 for anything unexpected.
+    app.add_middleware(RequestGuard, body_timeout=settings.body_timeout_seconds)
+    # SMART Backend Services (`ALERTS_CLIENTS`); before the FHIR routes, which would take
+    # /fhir/.well-known/smart-configuration for a read of type ".well-known".
+    auth_routes.install(app, settings)
     app.include_router(ops_routes.router)
     app.include_router(fhir_routes.router)
     app.include_router(web_routes.router)
+    install_openapi(app, settings)  # per-type search parameters, from the search registry
     return app

@@ -1,49 +1,137 @@
-"""The CapabilityStatement, generated from the registry so it cannot claim more (or less)
-than the routes do."""
+"""The CapabilityStatement, generated from the routes that exist and the search registry, so
+it cannot claim more (or less) than the server does: an interaction is listed only when its
+route is mounted, a search parameter, sort key or include only when the parser accepts it."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
+from starlette.routing import BaseRoute
+
 from service import __version__
-from service.fhir.registry import SEARCH_PARAMS
+from service.api.patch import JSON_PATCH, MERGE_PATCH
+from service.fhir.registry import (
+    SEARCH_PARAMS,
+    SORTABLE_KINDS,
+    includes_from,
+    revincludes_into,
+)
 
-_INTERACTIONS = [
-    "read",
-    "vread",
-    "update",
-    "patch",
-    "delete",
-    "history-instance",
-    "create",
-    "search-type",
-]
+# Type-level interactions, by the route that serves each for every registered type.
+_TYPE_ROUTES: dict[tuple[str, str], str] = {
+    ("GET", "/fhir/{rtype}/{rid}"): "read",
+    ("GET", "/fhir/{rtype}/{rid}/_history/{vid}"): "vread",
+    ("PUT", "/fhir/{rtype}/{rid}"): "update",
+    ("PATCH", "/fhir/{rtype}/{rid}"): "patch",
+    ("DELETE", "/fhir/{rtype}/{rid}"): "delete",
+    ("GET", "/fhir/{rtype}/{rid}/_history"): "history-instance",
+    ("POST", "/fhir/{rtype}"): "create",
+    ("GET", "/fhir/{rtype}"): "search-type",
+}
+_CONDITIONAL_UPDATE = ("PUT", "/fhir/{rtype}")
+_CONDITIONAL_DELETE = ("DELETE", "/fhir/{rtype}")
+_SYSTEM_BUNDLE = ("POST", "/fhir")
+# Search parameters every type takes (listed once, at rest level).
+_COMMON = ("_id", "_lastUpdated")
+RESULT_PARAMETERS_DOC = (
+    "Result parameters: _count, _offset, _total=none|estimate|accurate, "
+    "_summary=true|text|data|count|false, _elements, _sort, _include, _revinclude."
+)
 
 
-def capability_statement(base_url: str) -> dict[str, Any]:
-    resources = []
-    for rtype, params in SEARCH_PARAMS.items():
-        resources.append(
-            {
-                "type": rtype,
-                "interaction": [{"code": c} for c in _INTERACTIONS],
-                "versioning": "versioned",
-                "readHistory": True,
-                "updateCreate": True,
-                "conditionalCreate": True,
-                "conditionalUpdate": True,
-                "conditionalDelete": "single",
-                "searchParam": [
-                    {"name": p.name, "type": p.fhir_type, "documentation": p.documentation}
-                    for p in params
-                    if p.name not in ("_id", "_lastUpdated")
-                ],
-            }
-        )
-    return {
+def mounted(routes: Iterable[BaseRoute]) -> set[tuple[str, str]]:
+    """(method, path) of every mounted route."""
+    out: set[tuple[str, str]] = set()
+    for route in routes:
+        path = getattr(route, "path", None)
+        for method in getattr(route, "methods", None) or ():
+            if path is not None:
+                out.add((method, path))
+    return out
+
+
+def _resource(rtype: str, have: set[tuple[str, str]]) -> dict[str, Any]:
+    params = SEARCH_PARAMS[rtype]
+    interactions = [code for key, code in _TYPE_ROUTES.items() if key in have]
+    sortable = [p.name for p in params if p.kind in SORTABLE_KINDS]
+    entry: dict[str, Any] = {
+        "type": rtype,
+        "documentation": (
+            f"_sort: {', '.join(sortable)} (prefix '-' for descending). {RESULT_PARAMETERS_DOC}"
+        ),
+        "interaction": [{"code": c} for c in interactions],
+        "versioning": "versioned-update",
+        "readHistory": "vread" in interactions,
+        "updateCreate": "update" in interactions,
+        "conditionalCreate": "create" in interactions,  # If-None-Exist, or criteria on the URL
+        "conditionalRead": "not-supported",
+        "conditionalUpdate": _CONDITIONAL_UPDATE in have,
+        # A conditional delete deletes one match; several matches are a 412.
+        "conditionalDelete": "single" if _CONDITIONAL_DELETE in have else "not-supported",
+    }
+    includes = sorted(includes_from(rtype))
+    revincludes = sorted(revincludes_into(rtype))
+    if includes:
+        entry["searchInclude"] = includes
+    if revincludes:
+        entry["searchRevInclude"] = revincludes
+    entry["searchParam"] = [
+        {"name": p.name, "type": p.fhir_type, "documentation": p.documentation}
+        for p in params
+        if p.name not in _COMMON
+    ]
+    return entry
+
+
+def capability_statement(
+    base_url: str, routes: Iterable[BaseRoute] | None = None
+) -> dict[str, Any]:
+    if routes is None:
+        from service.api import fhir_routes
+
+        routes = fhir_routes.router.routes
+    have = mounted(routes)
+    system = [{"code": "transaction"}, {"code": "batch"}] if _SYSTEM_BUNDLE in have else []
+    patch_formats = [JSON_PATCH, MERGE_PATCH] if ("PATCH", "/fhir/{rtype}/{rid}") in have else []
+    rest: dict[str, Any] = {
+        "mode": "server",
+        "documentation": (
+            "Types not listed are skipped (not stored) inside batch/transaction Bundles. "
+            "Merge patches are also accepted as application/json."
+        ),
+        "security": {
+            "cors": False,
+            "description": (
+                "Bearer JWT with SMART-style scopes system/<Type|*>.<read|write|*> "
+                "(v2 letters .cruds accepted); metadata and healthz are open. Included "
+                "resources are only those types the token may read."
+            ),
+        },
+        "resource": [_resource(rtype, have) for rtype in SEARCH_PARAMS],
+    }
+    if system:
+        rest["interaction"] = system
+    rest["searchParam"] = [
+        {"name": "_id", "type": "token"},
+        {"name": "_lastUpdated", "type": "date"},
+        {"name": "_count", "type": "number"},
+        {"name": "_offset", "type": "number"},
+    ]
+    rest["operation"] = [
+        {
+            "name": "evaluate",
+            "definition": "https://fhir-alerts.example.org/fhir/OperationDefinition/evaluate",
+            "documentation": (
+                "Dry run: POST a Bundle (optional asOf) and get back the Flags and "
+                "CommunicationRequests it would produce; nothing is stored."
+            ),
+        }
+    ]
+    statement: dict[str, Any] = {
         "resourceType": "CapabilityStatement",
         "status": "active",
-        "date": "2026-11-21",
+        "date": "2026-11-29",
         "publisher": "fhir-alerts",
         "kind": "instance",
         "software": {"name": "fhir-alerts", "version": __version__},
@@ -53,37 +141,8 @@ def capability_statement(base_url: str) -> dict[str, Any]:
         },
         "fhirVersion": "4.0.1",
         "format": ["json"],
-        "patchFormat": ["application/json-patch+json"],
-        "rest": [
-            {
-                "mode": "server",
-                "documentation": (
-                    "Types not listed are skipped (not stored) inside batch/transaction Bundles."
-                ),
-                "security": {
-                    "cors": False,
-                    "description": (
-                        "Bearer JWT with SMART-style scopes system/<Type|*>.<read|write|*> "
-                        "(v2 letters .cruds accepted); metadata and healthz are open."
-                    ),
-                },
-                "resource": resources,
-                "interaction": [{"code": "transaction"}, {"code": "batch"}],
-                "searchParam": [
-                    {"name": "_id", "type": "token"},
-                    {"name": "_lastUpdated", "type": "date"},
-                    {"name": "_count", "type": "number"},
-                ],
-                "operation": [
-                    {
-                        "name": "evaluate",
-                        "definition": "https://fhir-alerts.example.org/fhir/OperationDefinition/evaluate",
-                        "documentation": (
-                            "Dry run: POST a Bundle (optional asOf) and get back the Flags and "
-                            "CommunicationRequests it would produce; nothing is stored."
-                        ),
-                    }
-                ],
-            }
-        ],
     }
+    if patch_formats:
+        statement["patchFormat"] = patch_formats
+    statement["rest"] = [rest]
+    return statement

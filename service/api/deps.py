@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session, sessionmaker
 
-from service.auth import Principal, from_authorization_header, verify
+from service.auth import Principal, from_authorization_header, server_audiences
 from service.config import Settings
 from service.errors import FHIRError
 from service.store.db import transaction
@@ -25,13 +25,16 @@ def get_factory(request: Request) -> sessionmaker[Session]:
 
 def get_principal(request: Request) -> Principal:
     secret: str = request.app.state.jwt_secret
+    # Bearer tokens only. The worklist's session cookie is not accepted here (issue 10): a
+    # browser sends cookies on cross-site requests, headers it cannot.
     header = request.headers.get("authorization")
-    if header is None:
-        # The worklist's signed-in session cookie carries a token of its own.
-        cookie = request.cookies.get("fhir_alerts_session")
-        if cookie:
-            return verify(secret, cookie)
-    return from_authorization_header(secret, header)
+    settings: Settings = request.app.state.settings
+    return from_authorization_header(
+        secret,
+        header,
+        audiences=server_audiences(settings.public_base_url, str(request.base_url)),
+        max_lifetime=settings.token_max_lifetime_seconds,
+    )
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
@@ -63,7 +66,7 @@ async def read_body(request: Request, settings: Settings, *, patch: bool = False
     ctype = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     allowed = {"application/fhir+json", "application/json", ""}
     if patch:
-        allowed |= {"application/json-patch+json"}
+        allowed |= {"application/json-patch+json", "application/merge-patch+json"}
     if ctype not in allowed:
         raise FHIRError.of(
             415,

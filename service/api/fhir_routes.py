@@ -4,28 +4,34 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 import orjson
 from fastapi import APIRouter, Request, Response
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
-from service import bundles, interactions
+from service import bundles, interactions, searching
 from service.api.deps import FactoryDep, PrincipalDep, SettingsDep, UnitOfWorkDep, read_body
-from service.api.patch import apply_patch
+from service.api.patch import PATCH_TYPES, patch_document
 from service.api.responses import fhir_response, stored_response
 from service.auth import Principal
 from service.config import Settings
 from service.errors import FHIRError, bad_request
 from service.fhir.index import parse_instant
-from service.fhir.search import SearchQuery
 from service.fhir.validate import parse_json
+from service.fhir.wellformed import instant_problem
 from service.interactions import WriteContext
 from service.store import resources as store
 from service.store.db import transaction
 
 router = APIRouter(prefix="/fhir")
+
+
+def _storable_version(vid: str) -> bool:
+    """A version id the store can hold: 1 .. 2^31-1 in plain digits (an INTEGER column).
+    Anything else is simply not a known version (404), never a driver overflow (500)."""
+    return vid.isascii() and vid.isdigit() and vid[0] != "0" and len(vid) <= 10 and int(vid) < 2**31
 
 
 def fhir_base(request: Request) -> str:
@@ -50,6 +56,9 @@ def _instant(value: str) -> datetime:
     at = parse_instant(value)
     if at is None:
         raise bad_request("asOf must be a FHIR dateTime with a time, e.g. 2026-06-01T12:00:00Z")
+    problem = instant_problem(value.replace(" ", "+"))  # e.g. year 0001 at +14:00
+    if problem:
+        raise bad_request(f"asOf: {problem}", ("asOf",))
     return at
 
 
@@ -60,40 +69,6 @@ def _ctx(principal: Principal, settings: Settings, as_of: datetime | None = None
         default_count=settings.default_page_size,
         max_count=settings.max_page_size,
     )
-
-
-def _searchset(
-    request: Request, q: SearchQuery, rows: list[bytes], total: int | None
-) -> dict[str, Any]:
-    base = fhir_base(request)
-    url = f"{base}/{q.resource_type}"
-
-    def link(offset: int) -> str:
-        params = [*q.echo, ("_count", str(q.count)), ("_offset", str(offset))]
-        return f"{url}?{urlencode(params)}"
-
-    links = [{"relation": "self", "url": link(q.offset)}]
-    more = len(rows) == q.count and q.count > 0
-    if total is not None:
-        more = q.offset + len(rows) < total
-    if more:
-        links.append({"relation": "next", "url": link(q.offset + q.count)})
-    if q.offset > 0:
-        links.append({"relation": "previous", "url": link(max(0, q.offset - q.count))})
-    bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset"}
-    if total is not None:
-        bundle["total"] = total
-    bundle["link"] = links
-    resources = [orjson.loads(r) for r in rows]
-    bundle["entry"] = [
-        {
-            "fullUrl": f"{base}/{q.resource_type}/{res['id']}",
-            "resource": res,
-            "search": {"mode": "match"},
-        }
-        for res in resources
-    ]
-    return bundle
 
 
 @router.post("")
@@ -111,7 +86,7 @@ async def bundle(
             422, "invalid", "POST /fhir takes a transaction or batch Bundle", ("resourceType",)
         )
     ctx = _ctx(principal, settings, parse_as_of(asOf, settings))
-    result = await run_in_threadpool(bundles.process, uow, ctx, body)
+    result = await run_in_threadpool(bundles.process, uow, ctx, body, fhir_base(request))
     return fhir_response(result)
 
 
@@ -127,6 +102,9 @@ async def evaluate(
     principal.require("Flag", "read")
     principal.require("CommunicationRequest", "read")
     body = parse_json(await read_body(request, settings))
+    if not isinstance(body, dict) or body.get("resourceType") != "Bundle":
+        # Judging a lone resource would answer an empty Bundle: a silent "no alerts".
+        raise bad_request("$evaluate takes a Bundle", ("resourceType",))
     at = _instant(asOf) if asOf is not None else None
     result = await run_in_threadpool(evaluate_bundle, body, at, settings.oncology_team)
     return fhir_response(result)
@@ -136,13 +114,16 @@ async def _search(
     request: Request,
     rtype: str,
     items: list[tuple[str, str]],
-    ctx: WriteContext,
+    principal: Principal,
+    settings: Settings,
     factory: sessionmaker[Session],
 ) -> Response:
+    q = searching.parse(principal, rtype, items, settings)  # 404/403/400 before any SQL
+    base = fhir_base(request)
+
     def run() -> dict[str, Any]:
         with transaction(factory) as session:
-            q, rows, total = interactions.search(session, ctx, rtype, items)
-        return _searchset(request, q, rows, total)
+            return searching.run(session, principal, q, base=base, settings=settings)
 
     return fhir_response(await run_in_threadpool(run))
 
@@ -156,7 +137,7 @@ async def search_type(
     factory: FactoryDep,
 ) -> Response:
     items = list(request.query_params.multi_items())
-    return await _search(request, rtype, items, _ctx(principal, settings), factory)
+    return await _search(request, rtype, items, principal, settings, factory)
 
 
 @router.post("/{rtype}/_search")
@@ -167,9 +148,44 @@ async def search_post(
     principal: PrincipalDep,
     factory: FactoryDep,
 ) -> Response:
-    form = await request.form()
-    items = [*request.query_params.multi_items(), *[(k, str(v)) for k, v in form.multi_items()]]
-    return await _search(request, rtype, items, _ctx(principal, settings), factory)
+    items = [*request.query_params.multi_items(), *await _form_items(request, settings)]
+    return await _search(request, rtype, items, principal, settings, factory)
+
+
+async def _form_items(request: Request, settings: Settings) -> list[tuple[str, str]]:
+    """The parameters of a POST _search body: application/x-www-form-urlencoded only (any
+    other body would be silently ignored, turning a filtered search into "everything"),
+    within the body size limit."""
+    ctype = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    limit = settings.max_body_bytes
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise FHIRError.of(413, "too-costly", f"The body is larger than {limit} bytes")
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    if not body.strip():
+        return []
+    if ctype != "application/x-www-form-urlencoded":
+        raise FHIRError.of(
+            415,
+            "not-supported",
+            "POST _search takes application/x-www-form-urlencoded parameters",
+        )
+    try:
+        return parse_qsl(
+            body.decode("utf-8"),
+            keep_blank_values=True,
+            max_num_fields=settings.search_max_params,
+            errors="strict",
+        )
+    except UnicodeDecodeError:
+        raise bad_request("The _search body is not UTF-8") from None
+    except ValueError:  # parse_qsl's only other complaint: more fields than allowed
+        raise FHIRError.of(
+            400, "too-costly", f"A search takes at most {settings.search_max_params} parameters"
+        ) from None
 
 
 @router.post("/{rtype}")
@@ -196,6 +212,13 @@ async def create(
         return stored, status
 
     stored, status = await run_in_threadpool(run)
+    if status == 200 and not principal.allows(rtype, "read"):
+        # The criteria matched an existing resource, and this token may create but not read:
+        # acknowledge the match (its location), never show the record.
+        return Response(
+            status_code=200,
+            headers={"Location": f"{fhir_base(request)}/{stored.location}", "ETag": stored.etag},
+        )
     return stored_response(stored, status, base=fhir_base(request), location=True)
 
 
@@ -231,6 +254,10 @@ async def vread(
     factory: FactoryDep,
 ) -> Response:
     ctx = _ctx(principal, settings)
+    if not _storable_version(vid):
+        interactions.require_served(rtype)
+        principal.require(rtype, "read")
+        raise FHIRError.of(404, "not-found", "That version is not known")
 
     def run() -> store.Stored:
         with transaction(factory) as session:
@@ -317,10 +344,13 @@ async def conditional_update(
     if not query:
         raise bad_request("PUT needs Type/id, or search criteria for a conditional update")
     ctx = _ctx(principal, settings, parse_as_of(request.query_params.get("asOf"), settings))
+    if_match = request.headers.get("if-match")
 
     def run() -> tuple[store.Stored, int]:
         with uow() as session:
-            result = interactions.conditional_update(session, ctx, rtype, urlencode(query), body)
+            result = interactions.conditional_update(
+                session, ctx, rtype, urlencode(query), body, if_match=if_match
+            )
             ctx.flush_outbox(session)
         return result
 
@@ -339,9 +369,12 @@ async def patch(
 ) -> Response:
     interactions.require_served(rtype)
     ctype = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    if ctype != "application/json-patch+json":
+    if ctype not in PATCH_TYPES:
         raise FHIRError.of(
-            415, "not-supported", "PATCH takes application/json-patch+json (RFC 6902)"
+            415,
+            "not-supported",
+            "PATCH takes application/json-patch+json (RFC 6902) or "
+            "application/merge-patch+json (RFC 7396; also as application/json)",
         )
     ops = parse_json(await read_body(request, settings, patch=True))
     ctx = _ctx(principal, settings)
@@ -351,7 +384,7 @@ async def patch(
         with uow() as session:
             current = interactions.read(session, ctx, rtype, rid)
             store.check_if_match(current, if_match)
-            patched = apply_patch(current.json(), ops)
+            patched = patch_document(ctype, current.json(), ops)
             if patched.get("id") != rid or patched.get("resourceType") != rtype:
                 raise bad_request("PATCH may not change resourceType or id")
             result = interactions.update(
@@ -373,6 +406,27 @@ async def delete(
     def run() -> None:
         with uow() as session:
             interactions.delete(session, ctx, rtype, rid)
+            ctx.flush_outbox(session)
+
+    await run_in_threadpool(run)
+    return Response(status_code=204)
+
+
+@router.delete("/{rtype}")
+async def conditional_delete(
+    request: Request, rtype: str, settings: SettingsDep, principal: PrincipalDep, uow: UnitOfWorkDep
+) -> Response:
+    """DELETE Type?criteria: the single match is deleted; no match is not an error (204);
+    several are a 412 and nothing is deleted."""
+    interactions.require_served(rtype)
+    query = list(request.query_params.multi_items())
+    if not query:
+        raise bad_request("DELETE needs Type/id, or search criteria for a conditional delete")
+    ctx = _ctx(principal, settings)
+
+    def run() -> None:
+        with uow() as session:
+            interactions.conditional_delete(session, ctx, rtype, urlencode(query))
             ctx.flush_outbox(session)
 
     await run_in_threadpool(run)

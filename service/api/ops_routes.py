@@ -1,21 +1,34 @@
-"""Liveness and pipeline backlog."""
+"""Liveness, readiness and pipeline backlog.
+
+`/healthz` is liveness: the process answers (restart it if not). `/readyz` is readiness: the
+database and the broker answer (send it traffic only then); an orchestrator that restarted on
+a database outage would only add restarts to it. Both are open (no token): they say up or
+down, nothing more.
+"""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 
 from service.api.capability import capability_statement
-from service.api.deps import FactoryDep, PrincipalDep
+from service.api.deps import FactoryDep, PrincipalDep, SettingsDep
 from service.api.responses import fhir_response
 from service.errors import not_found
+from service.relay import ping_broker
 from service.store import outbox, resources
 from service.store.db import transaction
 from service.subscriptions import deliveries
 from service.subscriptions.deliveries import DeliveryView
+
+log = logging.getLogger(__name__)
 
 router = APIRouter()
 
@@ -23,6 +36,37 @@ router = APIRouter()
 @router.get("/healthz")
 def healthz() -> dict[str, str]:
     return {"status": "ok"}
+
+
+def _check(probe: Callable[[], object]) -> str:
+    try:
+        probe()
+    except Exception as exc:  # any failure means "not ready"; the class is enough to act on
+        log.warning("readiness check failed: %s", type(exc).__name__)
+        return "unavailable"
+    return "ok"
+
+
+@router.get("/readyz")
+async def readyz(factory: FactoryDep, settings: SettingsDep) -> JSONResponse:
+    def database() -> None:
+        with transaction(factory) as session:
+            session.execute(text("SELECT 1"))
+
+    def run() -> dict[str, str]:
+        checks = {"database": _check(database)}
+        if settings.broker_url:
+            url = settings.broker_url
+            checks["broker"] = _check(lambda: ping_broker(url))
+        return checks
+
+    checks = await run_in_threadpool(run)
+    ready = all(v == "ok" for v in checks.values())
+    return JSONResponse(
+        {"status": "ready" if ready else "unavailable", "checks": checks},
+        status_code=200 if ready else 503,
+        headers=None if ready else {"Retry-After": "5"},
+    )
 
 
 @router.get("/ops/backlog")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import calendar
 import re
+import unicodedata
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -32,10 +33,12 @@ def parse_date_range(value: str) -> DateRange | None:
     if not m:
         return None
     y = int(m["y"])
+    if y == 0:
+        return None
     try:
         if m["m"] is None:
             start = datetime(y, 1, 1)
-            return DateRange(start, datetime(y + 1, 1, 1) - timedelta(microseconds=1))
+            return DateRange(start, datetime(y, 12, 31, 23, 59, 59, 999999))
         mo = int(m["m"])
         if m["d"] is None:
             start = datetime(y, mo, 1)
@@ -50,12 +53,21 @@ def parse_date_range(value: str) -> DateRange | None:
         tz = m["tz"]
         if tz and tz != "Z":
             sign = 1 if tz[0] == "+" else -1
-            moment -= sign * timedelta(hours=int(tz[1:3]), minutes=int(tz[4:6]))
+            moment = _shift(moment, -sign * timedelta(hours=int(tz[1:3]), minutes=int(tz[4:6])))
         if m["S"] is None:  # minute precision covers the minute
-            return DateRange(moment, moment + timedelta(seconds=59, microseconds=999999))
+            return DateRange(moment, _shift(moment, timedelta(seconds=59, microseconds=999999)))
         return DateRange(moment, moment)
     except ValueError:
         return None
+
+
+def _shift(moment: datetime, delta: timedelta) -> datetime:
+    """`moment + delta`, held at the ends of the representable range: 0001-01-01T00:00+14:00
+    is a valid FHIR instant whose UTC value lies before year 1 (an OverflowError, not a 400)."""
+    try:
+        return moment + delta
+    except OverflowError:
+        return datetime.min if delta < timedelta(0) else datetime.max
 
 
 def parse_instant(value: str) -> datetime | None:
@@ -79,6 +91,41 @@ class IndexEntry:
     status: str | None = None
     date: DateRange | None = None
     tokens: list[tuple[str, str, str]] = field(default_factory=list)  # (param, system, code)
+    strings: list[tuple[str, str]] = field(default_factory=list)  # (param, value as sent)
+
+
+# Letters Unicode does not decompose into a base letter and a mark, but readers take for an
+# accented form of one ("Ødegård" is searched as "odegard", "Łukasz" as "lukasz").
+_FOLD = str.maketrans({"ø": "o", "đ": "d", "ł": "l", "ħ": "h", "ı": "i", "æ": "ae", "œ": "oe"})
+
+
+def normalize_string(value: str) -> str:
+    """FHIR string search compares without case and accents ("Élodie" ~ "elodie"), and with
+    runs of whitespace as one space."""
+    decomposed = unicodedata.normalize("NFKD", value.casefold())
+    bare = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return " ".join(bare.translate(_FOLD).split())
+
+
+GENDER_SYSTEM = "http://hl7.org/fhir/administrative-gender"
+
+
+def _patient_strings(resource: Mapping[str, Any]) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    for name in resource.get("name", []) or []:
+        if not isinstance(name, Mapping):
+            continue
+        family = name.get("family")
+        given = [g for g in name.get("given", []) or [] if isinstance(g, str)]
+        if isinstance(family, str):
+            out += [("family", family), ("name", family)]
+        out += [("given", g) for g in given] + [("name", g) for g in given]
+        for part in ("text",):
+            if isinstance(name.get(part), str):
+                out.append(("name", name[part]))
+        for part in ("prefix", "suffix"):
+            out += [("name", v) for v in name.get(part, []) or [] if isinstance(v, str)]
+    return out
 
 
 def reference_id(reference: Any, resource_type: str) -> str | None:
@@ -130,6 +177,10 @@ def extract(resource_type: str, resource_id: str, resource: Mapping[str, Any]) -
     tokens = entry.tokens
     if resource_type == "Patient":
         entry.patient_id = resource_id
+        entry.strings = _patient_strings(resource)
+        entry.date = _first_date(resource, "birthDate")
+        if isinstance(resource.get("gender"), str):
+            tokens.append(("gender", GENDER_SYSTEM, resource["gender"]))
     else:
         entry.patient_id = reference_id(resource.get("subject"), "Patient") or reference_id(
             resource.get("patient"), "Patient"

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-ParamKind = Literal["reference", "token", "token-column", "date", "last-updated", "id"]
+ParamKind = Literal["reference", "token", "token-column", "date", "last-updated", "id", "string"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +28,7 @@ _SUBJECT = SearchParam("subject", "reference", "The subject, when it is a Patien
 _IDENT = SearchParam("identifier", "token", "Business identifier (system|value)", "token")
 _CODE = SearchParam("code", "token", "Code (system|code, code, or system|)", "token")
 _CATEGORY = SearchParam("category", "token", "Category (system|code)", "token")
+_STRING_DOC = " (case- and accent-insensitive starts-with; :exact, :contains)"
 
 
 def _status(doc: str) -> SearchParam:
@@ -39,7 +40,16 @@ def _date(doc: str) -> SearchParam:
 
 
 SEARCH_PARAMS: dict[str, tuple[SearchParam, ...]] = {
-    "Patient": (_ID, _LAST, _IDENT),
+    "Patient": (
+        _ID,
+        _LAST,
+        _IDENT,
+        SearchParam("name", "string", "Any part of HumanName" + _STRING_DOC, "string"),
+        SearchParam("family", "string", "HumanName.family" + _STRING_DOC, "string"),
+        SearchParam("given", "string", "HumanName.given" + _STRING_DOC, "string"),
+        SearchParam("birthdate", "date", "Patient.birthDate (prefixes eq, gt, ge, lt, le)", "date"),
+        SearchParam("gender", "token", "Patient.gender (administrative-gender)", "token"),
+    ),
     "Observation": (
         _ID,
         _LAST,
@@ -89,8 +99,79 @@ SEARCH_PARAMS: dict[str, tuple[SearchParam, ...]] = {
 
 # Result-control parameters every search accepts.
 CONTROL_PARAMS = frozenset(
-    {"_count", "_offset", "_total", "_totalMethod", "_summary", "_format", "_pretty", "_sort"}
+    {
+        "_count",
+        "_offset",
+        "_total",
+        "_totalMethod",
+        "_summary",
+        "_format",
+        "_pretty",
+        "_sort",
+        "_include",
+        "_revinclude",
+        "_elements",
+    }
 )
+
+# Parameters `_sort` accepts, by kind: dates sort on the indexed range, ids on the id.
+SORTABLE_KINDS = frozenset({"date", "last-updated", "id"})
+
+
+@dataclass(frozen=True, slots=True)
+class Include:
+    """`_include=<source>:<name>` follows the references at `paths` of each matched resource;
+    as `_revinclude` (only where `indexed`: the store keeps the patient reference in a column)
+    it finds the `source` resources whose reference points at a matched resource."""
+
+    source: str
+    name: str
+    paths: tuple[str, ...]
+    targets: tuple[str, ...]
+    indexed: bool  # the reference is the store's patient_id column (revinclude possible)
+
+    @property
+    def code(self) -> str:
+        return f"{self.source}:{self.name}"
+
+
+def _patient_ref(source: str, name: str, path: str) -> Include:
+    return Include(source, name, (path,), ("Patient",), indexed=True)
+
+
+INCLUDES: tuple[Include, ...] = (
+    _patient_ref("Observation", "patient", "subject"),
+    _patient_ref("Observation", "subject", "subject"),
+    _patient_ref("Condition", "patient", "subject"),
+    _patient_ref("Condition", "subject", "subject"),
+    _patient_ref("Flag", "patient", "subject"),
+    _patient_ref("Flag", "subject", "subject"),
+    _patient_ref("CommunicationRequest", "patient", "subject"),
+    _patient_ref("CommunicationRequest", "subject", "subject"),
+    # The alert a request is about (Flag), or whatever else it references in `about`.
+    Include(
+        "CommunicationRequest",
+        "about",
+        ("about",),
+        ("Flag", "Observation", "Condition", "CommunicationRequest", "Patient"),
+        indexed=False,
+    ),
+)
+
+
+def includes_from(resource_type: str) -> dict[str, Include]:
+    """`_include` names a search on `resource_type` accepts, by "Source:name"."""
+    return {i.code: i for i in INCLUDES if i.source == resource_type}
+
+
+def revincludes_into(resource_type: str) -> dict[str, Include]:
+    """`_revinclude` names a search on `resource_type` accepts (references pointing at it)."""
+    return {
+        i.code: i
+        for i in INCLUDES
+        if i.indexed and resource_type in i.targets and i.source in SEARCH_PARAMS
+    }
+
 
 SERVED_TYPES: tuple[str, ...] = tuple(SEARCH_PARAMS)
 

@@ -17,6 +17,7 @@ from fhir.resources.R4B import get_fhir_model_class
 from pydantic import BaseModel, ValidationError
 
 from service.errors import FHIRError, Issue, bad_request
+from service.fhir.wellformed import MAX_DEPTH, json_issues, nesting_depth_exceeds
 
 # Required bindings (FHIR R4) of elements the service reads or filters on.
 _REQUIRED_CODES: dict[str, dict[str, frozenset[str]]] = {
@@ -63,7 +64,11 @@ _PYDANTIC_TO_FHIR = {
     "model_type": "structure",
     "list_type": "structure",
     "dict_type": "structure",
+    "json_invalid": "structure",
 }
+
+# A whole request body (a Bundle adds a few levels around each resource's MAX_DEPTH).
+MAX_BODY_DEPTH = 2 * MAX_DEPTH + 8
 
 
 def parse_json(body: bytes) -> Any:
@@ -71,9 +76,15 @@ def parse_json(body: bytes) -> Any:
     if not body:
         raise bad_request("The request body is empty")
     try:
-        return orjson.loads(body)
+        value = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise bad_request(f"The body is not valid JSON (at byte {exc.pos})") from None
+    if nesting_depth_exceeds(value, MAX_BODY_DEPTH):
+        # Code that walks the body (reference rewriting, the models) recurses per level.
+        raise FHIRError.of(
+            400, "too-costly", f"The body nests more than {MAX_BODY_DEPTH} levels deep"
+        )
+    return value
 
 
 @cache
@@ -104,6 +115,11 @@ def _structure_issues(resource_type: str, resource: Mapping[str, Any]) -> list[I
     model = _model(resource_type)
     if model is None:
         return [Issue("error", "not-supported", f"Unknown resource type '{resource_type}'")]
+    # FHIR JSON rules first: wrong JSON types, nulls, empty arrays, control characters, ids,
+    # impossible instants and runaway nesting; the model would coerce, accept or overflow.
+    json_problems = json_issues(resource_type, resource, _model)
+    if json_problems:
+        return json_problems
     try:
         model.model_validate(resource)
     except ValidationError as exc:
@@ -111,21 +127,22 @@ def _structure_issues(resource_type: str, resource: Mapping[str, Any]) -> list[I
         for err in exc.errors(include_input=False, include_url=False):
             code = _PYDANTIC_TO_FHIR.get(err["type"], "value")
             msg = err["msg"].removeprefix("Value error, ")
+            if err["type"] == "json_invalid":  # a string where an object belongs
+                msg = "expected an object, found a string"
             path = _loc_to_path(resource_type, tuple(err["loc"]))
             issues.append(Issue("error", code, f"{path}: {msg}", (path,)))
         return issues
-    except (ValueError, TypeError) as exc:  # fhir.resources raises these for some shapes
+    except (ValueError, TypeError, RecursionError) as exc:  # some shapes escape pydantic
         return [Issue("error", "structure", f"{resource_type}: {type(exc).__name__}", ())]
     return []
 
 
 def _coding_codes(concept: Any, system: str) -> list[str]:
-    if not isinstance(concept, Mapping):
+    codings = concept.get("coding") if isinstance(concept, Mapping) else None
+    if not isinstance(codings, list):  # a wrong shape is a structure issue, reported apart
         return []
     return [
-        c.get("code", "")
-        for c in concept.get("coding", []) or []
-        if isinstance(c, Mapping) and c.get("system") == system
+        c.get("code", "") for c in codings if isinstance(c, Mapping) and c.get("system") == system
     ]
 
 
@@ -133,7 +150,8 @@ def _binding_issues(resource_type: str, resource: Mapping[str, Any]) -> list[Iss
     issues: list[Issue] = []
     for element, allowed in _REQUIRED_CODES.get(resource_type, {}).items():
         value = resource.get(element)
-        if value is not None and value not in allowed:
+        # A value of the wrong JSON type is a structure issue, reported by _structure_issues.
+        if isinstance(value, str) and value not in allowed:
             path = f"{resource_type}.{element}"
             issues.append(
                 Issue(
@@ -154,7 +172,8 @@ def _binding_issues(resource_type: str, resource: Mapping[str, Any]) -> list[Iss
                     issues.append(Issue("error", "code-invalid", f"{path}: unknown code", (path,)))
     if resource_type == "Observation":
         quantities = [("valueQuantity", resource.get("valueQuantity"))]
-        for i, comp in enumerate(resource.get("component", []) or []):
+        components = resource.get("component")
+        for i, comp in enumerate(components if isinstance(components, list) else []):
             if isinstance(comp, Mapping):
                 quantities.append((f"component[{i}].valueQuantity", comp.get("valueQuantity")))
         for name, q in quantities:

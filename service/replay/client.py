@@ -51,8 +51,14 @@ def resolve_token(explicit: str | None) -> str:
     from service.auth import mint
     from service.config import get_settings
 
-    secret = get_settings().signing_secret()
-    return mint(secret, scope="system/*.*", ttl=6 * 3600, subject="fhir-alerts-replay")
+    settings = get_settings()
+    return mint(
+        settings.signing_secret(),
+        scope="system/*.*",
+        ttl=6 * 3600,
+        subject="fhir-alerts-replay",
+        audience=settings.local_token_audience,  # the server refuses tokens for another base
+    )
 
 
 def _body(response: httpx.Response) -> Any:

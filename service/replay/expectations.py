@@ -28,6 +28,7 @@ from service.fhir.index import parse_date_range
 FLAG_DETAIL_URL = "http://hl7.org/fhir/StructureDefinition/flag-detail"
 RED_FLAG_URL_SUFFIX = "/StructureDefinition/red-flag"
 FINDING_URL_SUFFIX = "/StructureDefinition/alert-finding"
+EVIDENCE_FOR_URL_SUFFIX = "/StructureDefinition/evidence-for"  # on a flag-detail Reference
 
 EXPECT_SUFFIX = ".expect.json"
 PRIORITIES = ("routine", "urgent", "asap", "stat")
@@ -74,10 +75,24 @@ class AlertSummary:
     findings: frozenset[str] = frozenset()
     red_flags: frozenset[str] = frozenset()
     evidence: frozenset[str] = frozenset()
+    # evidence reference -> the finding codes it supports (the Flag's evidence-for marks);
+    # empty for a Flag written before those marks existed
+    supports: tuple[tuple[str, frozenset[str]], ...] = ()
 
     @property
     def alert(self) -> bool:
         return self.flags > 0 or self.requests > 0
+
+    def evidence_of(self, finding: str) -> frozenset[str]:
+        """The evidence references that support one finding."""
+        return frozenset(ref for ref, codes in self.supports if finding in codes)
+
+    @property
+    def unpaired_evidence(self) -> frozenset[str]:
+        """Evidence that names no finding of this alert (older Flags, or a finding whose
+        request is no longer active)."""
+        paired = {ref for ref, codes in self.supports if codes & self.findings}
+        return self.evidence - paired
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,14 +236,20 @@ def _extension_codes(resource: Mapping[str, Any], url_suffix: str) -> set[str]:
     return out
 
 
-def _evidence(flag: Mapping[str, Any]) -> set[str]:
-    out: set[str] = set()
+def _evidence(flag: Mapping[str, Any]) -> dict[str, set[str]]:
+    """Evidence reference -> the finding codes its flag-detail says it supports."""
+    out: dict[str, set[str]] = {}
     for ext in _extensions(flag):
         value = ext.get("valueReference")
         if ext.get("url") == FLAG_DETAIL_URL and isinstance(value, Mapping):
             ref = value.get("reference")
             if isinstance(ref, str):
-                out.add(ref)
+                codes = out.setdefault(ref, set())
+                for mark in _extensions(value):
+                    url, code = mark.get("url"), mark.get("valueCode")
+                    marked = isinstance(url, str) and url.endswith(EVIDENCE_FOR_URL_SUFFIX)
+                    if marked and isinstance(code, str):
+                        codes.add(code)
     return out
 
 
@@ -279,10 +300,11 @@ def actual_alerts(
         newest = max(preqs, key=_newest_key) if preqs else None
         priority = newest.get("priority") if newest is not None else None
         red_flags: set[str] = set()
-        evidence: set[str] = set()
+        evidence: dict[str, set[str]] = {}
         for flag in pflags:
             red_flags |= _extension_codes(flag, RED_FLAG_URL_SUFFIX)
-            evidence |= _evidence(flag)
+            for ref, codes in _evidence(flag).items():
+                evidence.setdefault(ref, set()).update(codes)
         out[patient] = AlertSummary(
             patient=patient,
             flags=len(pflags),
@@ -291,6 +313,7 @@ def actual_alerts(
             findings=frozenset(findings),
             red_flags=frozenset(red_flags),
             evidence=frozenset(evidence),
+            supports=tuple(sorted((ref, frozenset(c)) for ref, c in evidence.items())),
         )
     return out
 

@@ -68,27 +68,36 @@ def alerts_table(
     actual: Mapping[str, AlertSummary],
     title: str = "Alerts per patient",
 ) -> Table:
+    """One row per finding, each beside its own evidence (the Flag's evidence-for marks), so a
+    reference is never read as the evidence of the finding printed next to it by accident;
+    the patient, alert, priority and red flags are on the patient's first row."""
     table = Table(title=title, show_lines=False)
     table.add_column("Patient", no_wrap=True)
     table.add_column("Alert")
     table.add_column("Priority")
-    table.add_column("Findings", overflow="fold")
-    table.add_column("Red flags", overflow="fold")
+    table.add_column("Finding", overflow="fold")
     table.add_column("Evidence", overflow="fold")
+    table.add_column("Red flags", overflow="fold")
     for patient in sorted(patients):
         got = actual.get(patient) or AlertSummary(patient)
         if not got.alert:
             table.add_row(patient, "no", "-", "-", "-", "-")
             continue
         alert = "yes" if got.flags == 1 else f"yes ({got.flags} Flags)"
-        table.add_row(
-            patient,
-            alert,
-            Text(got.priority or "-", style=_priority_style(got.priority)),
-            _cell(got.findings),
-            _cell(got.red_flags),
-            _cell(got.evidence),
-        )
+        head = [patient, alert, Text(got.priority or "-", style=_priority_style(got.priority))]
+        rows = [(f, _cell(got.evidence_of(f))) for f in sorted(got.findings)]
+        unpaired = got.unpaired_evidence
+        if unpaired or not rows:
+            rows.append(("(finding not named)" if rows else "-", _cell(unpaired)))
+        for i, (finding, evidence) in enumerate(rows):
+            first = i == 0
+            table.add_row(
+                *(head if first else ["", "", ""]),
+                finding,
+                evidence,
+                _cell(got.red_flags) if first else "",
+                end_section=i == len(rows) - 1,
+            )
     return table
 
 

@@ -20,10 +20,17 @@ from pathlib import Path
 import httpx
 from rich.console import Console
 
-from service.fhir.index import parse_instant
 from service.files import data_files
 from service.replay import render
 from service.replay.client import BacklogTimeout, ReplayClient, ReplayHTTPError, resolve_token
+from service.replay.clock import (
+    AS_OF_HELP,
+    FileClocks,
+    as_of_text,
+    file_clocks,
+    parse_as_of,
+    same_instant,
+)
 from service.replay.expectations import (
     AlertSummary,
     ExpectationError,
@@ -101,9 +108,27 @@ def choose_as_of(explicit: str | None, expected: Expectations | None) -> str | N
         value = next(iter(expected.as_of))
     else:
         return None
-    if parse_instant(value) is None:
-        raise ValueError(f"asOf must be an ISO datetime, e.g. 2026-06-01T12:00:00Z (got {value!r})")
-    return value
+    moment = parse_as_of(value)
+    if moment is None:
+        raise ValueError(f"asOf must be {AS_OF_HELP} (got {value!r})")
+    return value if "T" in value else as_of_text(moment)  # a date alone: 12:00 UTC that day
+
+
+def clock_warning(as_of: str | None, clocks: FileClocks) -> str | None:
+    """A warning when files carry an asOf that this replay does not use (judged at the server's
+    clock, or at another --as-of), else None."""
+    unused = sorted(v for v in clocks.values if as_of is None or not same_instant(v, as_of))
+    if not unused:
+        return None
+    carried = f"{len(clocks.by_file)} of {clocks.total} file(s) carry asOf {', '.join(unused)}"
+    carried += " (in their .expect.json)"
+    if as_of is None:
+        hint = unused[0] if len(unused) == 1 else "<time>"
+        return (
+            f"{carried}, but are judged at the server's clock (now): dated test data may raise"
+            f" nothing. Pass --as-of {hint}, or --expect with their expectations."
+        )
+    return f"{carried}, but are judged as of {as_of} (--as-of)."
 
 
 def run(
@@ -120,6 +145,7 @@ def run(
             expected = load_expectations(options.expect)
         result.as_of = choose_as_of(options.as_of, expected)
         files = data_files(options.paths)
+        warning = clock_warning(result.as_of, file_clocks(files))
     except (ExpectationError, ValueError) as exc:
         err.print(f"[red]error:[/] {exc}")
         result.exit_code = EXIT_CANNOT_RUN
@@ -132,6 +158,8 @@ def run(
         err.print("[red]error:[/] no .json, .ndjson or .json.gz files to replay")
         result.exit_code = EXIT_CANNOT_RUN
         return result
+    if warning is not None:
+        err.print(f"[yellow]warning:[/] {warning}", highlight=False)
 
     token = resolve_token(options.token)
     with client_factory(options.url, token, options.request_timeout) as client:

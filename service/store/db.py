@@ -15,12 +15,19 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+from service.files import make_private_dir, make_private_sqlite
+
 
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         path = url.removeprefix("sqlite:///")
         if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            # The database holds patient data: its directory (when we create it) is 0700 and
+            # the file with its -wal/-shm 0600 (service/files.py).
+            db_file = Path(path.split("?", 1)[0])
+            if not db_file.parent.exists():
+                make_private_dir(db_file.parent)
+            make_private_sqlite(db_file)
         engine = create_engine(
             url,
             connect_args={"timeout": 60, "check_same_thread": False},

@@ -133,3 +133,73 @@ class Episode(Base):
     state: Mapped[str] = mapped_column(Text, nullable=False)
     created_at: Mapped[datetime] = mapped_column(DateTime, nullable=False)
     updated_at: Mapped[datetime] = mapped_column(DateTime, nullable=False)
+
+
+class ResourceString(Base):
+    """String search values (Patient name, family, given) of current versions: `norm` is
+    lower-cased, accent-free and space-collapsed for FHIR's default starts-with and
+    `:contains` matching; `exact` is the value as sent, for `:exact`.
+
+    Written and deleted by `resources.save/remove` with the tokens, in the same transaction.
+    """
+
+    __tablename__ = "resource_strings"
+    pk: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    type: Mapped[str] = mapped_column(_TYPE, nullable=False)
+    id: Mapped[str] = mapped_column(_ID, nullable=False)
+    param: Mapped[str] = mapped_column(String(32), nullable=False)
+    norm: Mapped[str] = mapped_column(String(255), nullable=False)
+    exact: Mapped[str] = mapped_column(String(255), nullable=False)
+
+    __table_args__ = (
+        # Pattern ops: PostgreSQL uses the index for LIKE 'prefix%' whatever the collation.
+        Index(
+            "ix_strings_lookup",
+            "type",
+            "param",
+            "norm",
+            postgresql_ops={"norm": "varchar_pattern_ops"},
+        ),
+        Index("ix_strings_resource", "type", "id"),
+    )
+
+
+class WebSession(Base):
+    """A signed-in worklist session (migration 0003). The cookie holds a random key; only its
+    SHA-256 is stored, so a database read does not hand out live sessions. Signing out deletes
+    the row, which ends the session everywhere."""
+
+    __tablename__ = "web_sessions"
+    key_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    username: Mapped[str] = mapped_column(String(200), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime, nullable=False)
+    expires_at: Mapped[datetime] = mapped_column(DateTime, nullable=False)
+
+    __table_args__ = (Index("ix_web_session_expiry", "expires_at"),)
+
+
+class SignInFailure(Base):
+    """Failed worklist sign-ins per key ("user:<name>" or "addr:<client address>") in the
+    current window, and the lockout they caused (migration 0003). In the database so every
+    API process counts together."""
+
+    __tablename__ = "sign_in_failures"
+    key: Mapped[str] = mapped_column(String(300), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, nullable=False)
+    window_start: Mapped[datetime] = mapped_column(DateTime, nullable=False)
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class ClientAssertion(Base):
+    """A SMART Backend Services client assertion already used (migration 0004): its `jti` may
+    not be presented again while the assertion is unexpired. In the database so every API
+    process refuses the replay; rows past `expires_at` are deleted as new ones arrive."""
+
+    __tablename__ = "client_assertions"
+    client_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    jti: Mapped[str] = mapped_column(String(255), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(DateTime, nullable=False)
+
+    __table_args__ = (Index("ix_client_assertion_expiry", "expires_at"),)

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from service.store.models import Outbox
@@ -22,6 +22,7 @@ from service.store.resources import utcnow
 class Due:
     patient_id: str
     upto: int  # highest outbox row this evaluation covers
+    pks: tuple[int, ...] = ()  # the rows this hand-off claimed
 
 
 def enqueue(session: Session, patient_ids: Iterable[str], *, as_of: datetime | None = None) -> None:
@@ -36,34 +37,90 @@ def enqueue(session: Session, patient_ids: Iterable[str], *, as_of: datetime | N
             ensure_lock_row(session, p, as_of)
 
 
-def due(session: Session, *, redispatch_after: float, limit: int = 500) -> list[Due]:
-    """Patients with undispatched rows, or dispatched rows that never completed in time."""
-    stale = utcnow() - timedelta(seconds=redispatch_after)
+def claim(session: Session, *, redispatch_after: float, limit: int = 500) -> list[Due]:
+    """Claim the rows due for a hand-off, coalesced per patient, and mark them dispatched.
+
+    Due = never dispatched, or dispatched longer ago than `redispatch_after` without being
+    completed (the task was lost). Several relays (API processes, hosts) run this at once:
+    PostgreSQL's `FOR UPDATE SKIP LOCKED` gives each a disjoint set of rows and the claim is
+    committed with the caller's transaction, so no row is handed out twice; on SQLite the
+    `BEGIN IMMEDIATE` write lock serialises the claims the same way. A hand-off that then
+    fails is undone with `release`; a relay that dies between claim and hand-off leaves rows
+    that turn stale and are claimed again.
+    """
+    now = utcnow()
+    stale = now - timedelta(seconds=redispatch_after)
     stmt = (
-        select(Outbox.patient_id, func.max(Outbox.pk))
+        select(Outbox.pk, Outbox.patient_id)
         .where(or_(Outbox.dispatched_at.is_(None), Outbox.dispatched_at < stale))
-        .group_by(Outbox.patient_id)
-        .order_by(func.min(Outbox.pk))
+        .order_by(Outbox.pk)
         .limit(limit)
+        .with_for_update(skip_locked=True)
     )
-    return [Due(p, upto) for p, upto in session.execute(stmt)]
-
-
-def mark_dispatched(session: Session, item: Due) -> None:
+    rows: dict[str, list[int]] = {}
+    for pk, patient_id in session.execute(stmt):
+        rows.setdefault(patient_id, []).append(pk)
+    if not rows:
+        return []
+    pks = [pk for group in rows.values() for pk in group]
     session.execute(
         update(Outbox)
-        .where(Outbox.patient_id == item.patient_id, Outbox.pk <= item.upto)
-        .values(dispatched_at=utcnow(), attempts=Outbox.attempts + 1)
+        .where(Outbox.pk.in_(pks))
+        .values(dispatched_at=now, attempts=Outbox.attempts + 1)
+        .execution_options(synchronize_session=False)
+    )
+    return [Due(p, max(group), tuple(group)) for p, group in rows.items()]
+
+
+def release(session: Session, item: Due) -> None:
+    """The hand-off failed: the claimed rows are due again at the next pass."""
+    session.execute(
+        update(Outbox)
+        .where(Outbox.pk.in_(item.pks))
+        .values(dispatched_at=None)
+        .execution_options(synchronize_session=False)
     )
 
 
-def complete(session: Session, patient_id: str, upto: int | None) -> None:
-    """Called inside the evaluation's transaction: the rows it covered are done."""
-    stmt = delete(Outbox).where(Outbox.patient_id == patient_id)
+def requeue_dispatched(session: Session, *, before: datetime) -> int:
+    """The broker lost its messages (restarted empty): every row handed out before that is
+    due again now rather than after the stale-dispatch timeout."""
+    result = session.execute(
+        update(Outbox)
+        .where(Outbox.dispatched_at.is_not(None), Outbox.dispatched_at <= before)
+        .values(dispatched_at=None)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def complete(session: Session, patient_id: str, upto: int | None) -> datetime | None:
+    """Called inside the evaluation's transaction: the rows it covered are done. Returns when
+    the oldest of them was written (for the write→alert delay), None if there were none."""
+    covered = Outbox.patient_id == patient_id
     if upto is not None:
-        stmt = stmt.where(Outbox.pk <= upto)
-    session.execute(stmt)
+        covered = and_(covered, Outbox.pk <= upto)
+    oldest = session.scalar(select(func.min(Outbox.created_at)).where(covered))
+    session.execute(delete(Outbox).where(covered))
+    return oldest
 
 
 def backlog(session: Session) -> int:
     return session.scalar(select(func.count(func.distinct(Outbox.patient_id)))) or 0
+
+
+@dataclass(frozen=True, slots=True)
+class Depth:
+    pending: int  # patients waiting for an evaluation
+    rows: int
+    oldest: datetime | None  # created_at of the oldest row (naive UTC)
+
+
+def depth(session: Session) -> Depth:
+    """Backlog for the metrics: patients, rows, and how old the oldest unfinished write is."""
+    patients, rows, oldest = session.execute(
+        select(
+            func.count(func.distinct(Outbox.patient_id)), func.count(), func.min(Outbox.created_at)
+        )
+    ).one()
+    return Depth(int(patients or 0), int(rows or 0), oldest)

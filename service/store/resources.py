@@ -17,8 +17,8 @@ from sqlalchemy import Connection, Table, bindparam, select
 from sqlalchemy.orm import Session
 
 from service.errors import FHIRError
-from service.fhir.index import extract
-from service.store.models import Resource, ResourceToken, ResourceVersion
+from service.fhir.index import extract, normalize_string
+from service.store.models import Resource, ResourceString, ResourceToken, ResourceVersion
 from service.subscriptions.hook import on_save
 
 
@@ -107,6 +107,7 @@ def check_if_match(current: Stored | None, if_match: str | None) -> None:
 _R: Table = Resource.__table__  # type: ignore[assignment]
 _T: Table = ResourceToken.__table__  # type: ignore[assignment]
 _V: Table = ResourceVersion.__table__  # type: ignore[assignment]
+_S: Table = ResourceString.__table__  # type: ignore[assignment]
 _INSERT_RESOURCE = _R.insert()
 _INSERT_TOKEN = _T.insert()
 _INSERT_VERSION = _V.insert()
@@ -125,6 +126,8 @@ _SELECT_CURRENT = select(*_COLUMNS).where(
 )
 _SELECT_CURRENT_FOR_UPDATE = _SELECT_CURRENT.with_for_update()
 _DELETE_TOKENS = _T.delete().where(_T.c.type == bindparam("k_type"), _T.c.id == bindparam("k_id"))
+_INSERT_STRING = _S.insert()
+_DELETE_STRINGS = _S.delete().where(_S.c.type == bindparam("k_type"), _S.c.id == bindparam("k_id"))
 
 
 class _Lookup(Enum):
@@ -216,6 +219,8 @@ def save(
         conn.execute(_INSERT_RESOURCE, {"type": resource_type, "id": resource_id, **values})
     else:
         conn.execute(_DELETE_TOKENS, key)
+        if resource_type == "Patient":  # the only type with string search values
+            conn.execute(_DELETE_STRINGS, key)
         conn.execute(_UPDATE_RESOURCE, {**key, **values})
     if idx.tokens:
         conn.execute(
@@ -231,11 +236,29 @@ def save(
                 for p, s, c in sorted(set(idx.tokens))
             ],
         )
+    if idx.strings:
+        conn.execute(_INSERT_STRING, string_rows(resource_type, resource_id, idx.strings))
     _record_version(
         conn, resource_type, resource_id, version, now, "POST" if created else "PUT", content
     )
     stored = Stored(resource_type, resource_id, version, now, False, content, idx.patient_id)
     return stored, created
+
+
+def string_rows(
+    resource_type: str, resource_id: str, strings: Iterable[tuple[str, str]]
+) -> list[dict[str, str]]:
+    """Rows of `resource_strings` for one resource (also used by the 0005 backfill)."""
+    return [
+        {
+            "type": resource_type,
+            "id": resource_id,
+            "param": p,
+            "norm": normalize_string(v)[:255],
+            "exact": v[:255],
+        }
+        for p, v in sorted(set(strings))
+    ]
 
 
 def remove(
@@ -250,6 +273,7 @@ def remove(
     key = {"k_type": resource_type, "k_id": resource_id}
     conn = session.connection()
     conn.execute(_DELETE_TOKENS, key)
+    conn.execute(_DELETE_STRINGS, key)
     conn.execute(
         _UPDATE_RESOURCE, {**key, "version_id": version, "last_updated": now, "deleted": True}
     )

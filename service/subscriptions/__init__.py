@@ -9,6 +9,10 @@ read, update, delete, search) and puts its tables in the shared metadata. How it
   store's write hook (`hook.on_save`), inside the writer's transaction.
 - `relay.DeliveryRelay` hands due deliveries to a dispatcher (Celery `deliver` queue, or the
   same task in-process); `workers/delivery` makes one HTTP attempt per hand-off.
+- Security (issue 10): `access` (a writer needs read scope on the criteria's type and becomes
+  the owner that every delivery re-checks) and `endpoint_policy` (no loopback, link-local or
+  private endpoints unless `ALERTS_SUBSCRIPTION_ALLOWED_HOSTS` allows them; checked on write
+  and, after resolving the name, before every delivery).
 """
 
 from __future__ import annotations

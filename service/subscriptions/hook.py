@@ -22,10 +22,11 @@ from sqlalchemy.orm import Session
 from service.errors import FHIRError, Issue
 from service.fhir.index import extract, parse_date_range
 from service.store.models import Resource
-from service.subscriptions import deliveries
+from service.subscriptions import deliveries, endpoint_policy
 from service.subscriptions.channel import parse_channel, take_secret
 from service.subscriptions.criteria import SUBSCRIBABLE_TYPES, CriteriaError, parse_criteria
 from service.subscriptions.models import SubscriptionSecret
+from service.subscriptions.settings import allow_list
 
 # Subscriptions that collect notifications: `error` ones too (held, sent once reactivated).
 COLLECTING = ("active", "error")
@@ -132,8 +133,22 @@ def accept(
             parse_criteria(body["criteria"])
         except CriteriaError as exc:
             issues.append(Issue("error", "not-supported", str(exc), ("Subscription.criteria",)))
-    _channel, channel_issues = parse_channel(body)
+    channel, channel_issues = parse_channel(body)
     issues += channel_issues
+    if channel is not None and status in ("requested", "active"):
+        # SSRF: the URL alone here (no DNS inside a transaction); names are resolved and
+        # checked again before every delivery. Server-set `error` and client `off` send nothing.
+        refused = endpoint_policy.check(channel.endpoint, None, allow_list())
+        if refused is not None:
+            issues.append(
+                Issue(
+                    "error",
+                    "value",
+                    f"Subscription.channel.endpoint: {refused} (see "
+                    "ALERTS_SUBSCRIPTION_ALLOWED_HOSTS)",
+                    ("Subscription.channel.endpoint",),
+                )
+            )
 
     stored_secret = session.get(SubscriptionSecret, resource_id)
     if secret is None and (previous is None or stored_secret is None):

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    Text,
     UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column
@@ -39,6 +40,18 @@ class SubscriptionSecret(Base):
     __tablename__ = "subscription_secrets"
     subscription_id: Mapped[str] = mapped_column(_ID, primary_key=True)
     secret: Mapped[str] = mapped_column(String(512), nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, nullable=False)
+
+
+class SubscriptionOwner(Base):
+    """Who last created or changed a subscription, with the scopes they held then (migration
+    0003). Delivery re-checks them: an owner without read scope on the criteria's type gets
+    nothing, whatever token later turns up."""
+
+    __tablename__ = "subscription_owners"
+    subscription_id: Mapped[str] = mapped_column(_ID, primary_key=True)
+    subject: Mapped[str] = mapped_column(String(255), nullable=False)
+    scopes: Mapped[str] = mapped_column(Text, nullable=False)  # space-separated, as in a token
     updated_at: Mapped[datetime] = mapped_column(DateTime, nullable=False)
 
 

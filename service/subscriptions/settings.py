@@ -11,6 +11,9 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from service.config import Settings
+from service.subscriptions.endpoint_policy import AllowList, parse_allow_list
+
 
 class DeliverySettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ALERTS_DELIVERY_", extra="ignore")
@@ -33,6 +36,24 @@ class DeliverySettings(BaseSettings):
     def in_flight_seconds(self) -> float:
         """How long an attempt may be running before another worker may try again."""
         return self.timeout_seconds * 3 + 30
+
+
+_configured_hosts = ""
+
+
+def configure(settings: Settings) -> None:
+    """The app's own settings (an API process at start-up, the embedded worker): their
+    exceptions apply besides the environment's."""
+    global _configured_hosts
+    _configured_hosts = settings.subscription_allowed_hosts
+
+
+def allow_list() -> AllowList:
+    """The endpoint policy's exceptions: `ALERTS_SUBSCRIPTION_ALLOWED_HOSTS`
+    (`Settings.subscription_allowed_hosts`), read when used like the delivery settings so the
+    API judging a write and every worker judging a delivery apply the same exceptions, plus
+    those of the settings this process was configured with."""
+    return parse_allow_list(f"{Settings().subscription_allowed_hosts},{_configured_hosts}")
 
 
 def retry_delay(failures: int, *, base: float, cap: float) -> float:

@@ -3,9 +3,10 @@
 Three layers, all checked on every state change (GET never changes anything):
 - SameSite=Strict on the session cookie: other sites' requests arrive without it.
 - The request's Origin (or, without one, its Referer) must be this server.
-- A token in the form: for signed-in actions an HMAC of the session token's jti with the server
-  secret (nothing to store, and it dies with the session); for the sign-in form, which has no
-  session yet, a random value that must match a cookie set with the form (double submit).
+- A token in the form: for signed-in actions an HMAC of the server-side session's id with the
+  server secret (nothing more to store, and it dies with the session); for the sign-in form,
+  which has no session yet, a random value that must match a cookie set with the form (double
+  submit).
 """
 
 from __future__ import annotations
@@ -22,12 +23,13 @@ LOGIN_COOKIE = "fhir_alerts_login_csrf"
 LOGIN_PATH = "/worklist/login"
 
 
-def action_token(secret: str, jti: str) -> str:
-    return hmac.new(secret.encode(), f"worklist-csrf:{jti}".encode(), hashlib.sha256).hexdigest()
+def action_token(secret: str, session_id: str) -> str:
+    message = f"worklist-csrf:{session_id}".encode()
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
 
 
-def action_token_ok(secret: str, jti: str, given: str | None) -> bool:
-    return bool(given) and hmac.compare_digest(action_token(secret, jti), str(given))
+def action_token_ok(secret: str, session_id: str, given: str | None) -> bool:
+    return bool(given) and hmac.compare_digest(action_token(secret, session_id), str(given))
 
 
 def same_origin(request: Request) -> bool:
@@ -54,7 +56,7 @@ def set_login_cookie(response: Response, request: Request, token: str) -> None:
         path=LOGIN_PATH,
         httponly=True,
         samesite="strict",
-        secure=request.url.scheme == "https",
+        secure=request.app.state.settings.secure_cookies or request.url.scheme == "https",
     )
 
 

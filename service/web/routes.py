@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
@@ -20,11 +22,23 @@ from starlette.concurrency import run_in_threadpool
 from service.api.deps import FactoryDep, SettingsDep, UnitOfWorkDep
 from service.interactions import WriteContext
 from service.store.db import transaction
-from service.web import actions, csrf, sessions
+from service.store.resources import utcnow
+from service.subscriptions import settings as subscription_settings
+from service.web import actions, csrf, passwords, sessions, throttle
 from service.web.render import STATIC_TYPES, render, static_bytes
 from service.web.worklist import load_worklist
 
-router = APIRouter(prefix="/worklist", include_in_schema=False)
+
+@asynccontextmanager
+async def _start(app: FastAPI) -> AsyncIterator[None]:
+    """At start-up: hash plain-text worklist passwords (not on the first sign-in), and hand the
+    app's settings to the subscription endpoint policy (this router is in every API app)."""
+    app.state.worklist_users = await run_in_threadpool(passwords.load, app.state.settings)
+    subscription_settings.configure(app.state.settings)
+    yield
+
+
+router = APIRouter(prefix="/worklist", include_in_schema=False, lifespan=_start)
 
 POLL_MS = 4000
 _ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
@@ -83,7 +97,7 @@ async def _fragment(request: Request, session: sessions.WebSession, factory: Any
     def run() -> str:
         with transaction(factory) as db:
             worklist = load_worklist(db, ctx, datetime.now(UTC))
-        token = csrf.action_token(request.app.state.jwt_secret, session.jti)
+        token = csrf.action_token(request.app.state.jwt_secret, session.key_hash)
         return render("_alerts.html", worklist=worklist, csrf_token=token)
 
     return await run_in_threadpool(run)
@@ -95,7 +109,7 @@ def _version(fragment: str) -> str:
 
 @router.get("")
 async def page(request: Request, factory: FactoryDep, done: str | None = None) -> Response:
-    session = sessions.current_session(request)
+    session = await sessions.current_session(request)
     if session is None:
         return _to_login("expired" if request.cookies.get(sessions.COOKIE) else None)
     fragment = await _fragment(request, session, factory)
@@ -105,7 +119,7 @@ async def page(request: Request, factory: FactoryDep, done: str | None = None) -
         fragment=Markup(fragment),  # rendered (and escaped) by the same environment
         version=_version(fragment),
         username=session.username,
-        csrf_token=csrf.action_token(request.app.state.jwt_secret, session.jti),
+        csrf_token=csrf.action_token(request.app.state.jwt_secret, session.key_hash),
         message=message,
         message_kind=kind,
         poll_ms=POLL_MS,
@@ -117,7 +131,7 @@ async def page(request: Request, factory: FactoryDep, done: str | None = None) -
 @router.get("/fragment")
 async def fragment(request: Request, factory: FactoryDep, since: str | None = None) -> Response:
     """The live part of the page; 204 when nothing changed since the version the page has."""
-    session = sessions.current_session(request)
+    session = await sessions.current_session(request)
     if session is None:
         return Response(
             "Sign-in required", status_code=401, media_type="text/plain", headers=_HEADERS
@@ -133,7 +147,7 @@ async def fragment(request: Request, factory: FactoryDep, since: str | None = No
 async def login_form(
     request: Request, settings: SettingsDep, reason: str | None = None
 ) -> Response:
-    if sessions.current_session(request) is not None:
+    if await sessions.current_session(request) is not None:
         return RedirectResponse("/worklist", status_code=303, headers=_HEADERS)
     return _login_page(request, settings, notice=_LOGIN_NOTICES.get(reason or ""))
 
@@ -146,8 +160,9 @@ def _login_page(
     error: str | None = None,
     username: str = "",
     status: int = 200,
+    retry_after: int = 0,
 ) -> HTMLResponse:
-    configured = bool(sessions.configured_users(settings))
+    configured = bool(sessions.users(request))
     if not configured:
         error = (
             "Sign-in is not set up on this server. An administrator must configure worklist "
@@ -164,53 +179,120 @@ def _login_page(
         csrf_token=token,
     )
     response = _html(body, status)
+    if retry_after:
+        response.headers["Retry-After"] = str(retry_after)
     csrf.set_login_cookie(response, request, token)
     return response
 
 
+def _client_address(request: Request) -> str:
+    return request.client.host if request.client is not None else "unknown"
+
+
+def _wait_words(seconds: int) -> str:
+    minutes = -(-seconds // 60)
+    return f"{minutes} minute{'s' if minutes != 1 else ''}"
+
+
 @router.post("/login")
-async def login(request: Request, settings: SettingsDep) -> Response:
+async def login(request: Request, settings: SettingsDep, factory: FactoryDep) -> Response:
     form = await request.form()
     username = str(form.get("username") or "")[:200]
     password = str(form.get("password") or "")[:1000]
     given = form.get(csrf.FIELD)
     if not csrf.same_origin(request) or not csrf.login_token_ok(request, str(given or "")):
         return _refused(403, "The sign-in form could not be verified. Reload it and try again.")
-    users = sessions.configured_users(settings)
+    users = sessions.users(request)
     if not users:
         return _login_page(request, settings, status=503)
-    if not sessions.credentials_ok(users, username, password):
+    user_key = throttle.user_key(username)
+    address_key = throttle.address_key(_client_address(request))
+
+    def claim() -> int:
+        """Refuse a locked user or address; else count this attempt for the user up front."""
+        now = utcnow()
+        with transaction(factory) as db:
+            return throttle.retry_after(db, [address_key], now) or throttle.claim_attempt(
+                db, user_key, throttle.PER_USER, now
+            )
+
+    def failed() -> int:
+        now = utcnow()
+        with transaction(factory) as db:
+            limits = {address_key: throttle.PER_ADDRESS}
+            return max(
+                throttle.record_failure(db, limits, now), throttle.retry_after(db, [user_key], now)
+            )
+
+    def signed_in() -> str:
+        now = utcnow()
+        with transaction(factory) as db:
+            throttle.clear(db, user_key)
+            return sessions.open_session(db, username, now)
+
+    wait = await run_in_threadpool(claim)
+    if wait:  # refused before the password is checked: guessing during a lockout is useless
+        return _too_many(request, settings, username, wait)
+    if not await run_in_threadpool(users.check, username, password):
+        wait = await run_in_threadpool(failed)
+        if wait:
+            return _too_many(request, settings, username, wait)
         return _login_page(
             request, settings, error="Wrong user name or password.", username=username, status=401
         )
+    key = await run_in_threadpool(signed_in)
     response = RedirectResponse("/worklist", status_code=303, headers=_HEADERS)
-    sessions.set_session_cookie(response, request, sessions.mint_session(settings, username))
+    sessions.set_session_cookie(response, request, key)
     response.delete_cookie(csrf.LOGIN_COOKIE, path=csrf.LOGIN_PATH)
     return response
+
+
+def _too_many(request: Request, settings: Any, username: str, wait: int) -> HTMLResponse:
+    return _login_page(
+        request,
+        settings,
+        error=(
+            "Too many failed sign-in attempts. Sign-in is paused for this user or this "
+            f"computer; try again in {_wait_words(wait)}."
+        ),
+        username=username,
+        status=429,
+        retry_after=wait,
+    )
 
 
 async def _checked_form(
     request: Request,
 ) -> tuple[sessions.WebSession | None, dict[str, str], Response | None]:
     """The session and form of a state-changing POST, or the response refusing it."""
-    session = sessions.current_session(request)
+    session = await sessions.current_session(request)
     if session is None:
         return None, {}, _refused(401, "You are not signed in, or your session has ended.")
     form = {k: str(v) for k, v in (await request.form()).items()}
     if not csrf.same_origin(request):
         return None, {}, _refused(403, "This request did not come from the worklist page.")
-    if not csrf.action_token_ok(request.app.state.jwt_secret, session.jti, form.get(csrf.FIELD)):
+    token = form.get(csrf.FIELD)
+    if not csrf.action_token_ok(request.app.state.jwt_secret, session.key_hash, token):
         return None, {}, _refused(403, "This request could not be verified. Reload the page.")
     return session, form, None
 
 
 @router.post("/logout")
-async def logout(request: Request) -> Response:
-    _session, _form, refused = await _checked_form(request)
+async def logout(request: Request, factory: FactoryDep) -> Response:
+    """Ends the session on the server (the row is deleted), not only in this browser."""
+    session, _form, refused = await _checked_form(request)
     if refused is not None and refused.status_code != 401:
         return refused
+    key = request.cookies.get(sessions.COOKIE)
+    if session is not None and key:
+
+        def close() -> None:
+            with transaction(factory) as db:
+                sessions.close_session(db, key)
+
+        await run_in_threadpool(close)
     response = _to_login("signed-out")
-    sessions.clear_session_cookie(response)
+    sessions.clear_session_cookie(response, request)
     return response
 
 

@@ -127,3 +127,30 @@ def test_worker_killed_mid_evaluation_loses_nothing(
             assert len(crs) == 1
         finally:
             kill(fresh)
+
+
+def test_worker_ignores_celery_cli_variables_in_the_environment(
+    tmp_path: Path, pg_database: str | None, settings: Any
+) -> None:
+    """Celery's own CLI reads APP, BROKER_URL, LOADER... as options; an unrelated variable of
+    that name in a deployment's environment used to stop `fhir-alerts worker` at start."""
+    env = _env(tmp_path, pg_database)
+    h = _headers(env)
+    hostile = {
+        "APP": "not.a.celery.app",
+        "BROKER_URL": "redis://127.0.0.1:1/0",
+        "LOADER": "not.a.loader",
+        "CONFIG_MODULE": "not.a.module",
+    }
+    w = start(["worker", "--concurrency", "1"], {**env, **hostile}, tmp_path / "worker.log")
+    try:
+        with api_server(env, tmp_path / "api.log") as base:
+            r = httpx.post(f"{base}/fhir", json=back_pain_story("e2e3"), headers=h, timeout=30)
+            assert r.status_code == 200, r.text
+            _wait_backlog(base, h)
+            flags, crs = _alerts(base, h, "e2e3")
+            assert [f["status"] for f in flags] == ["active"]
+            assert len(crs) == 1
+        assert w.poll() is None, (tmp_path / "worker.log").read_text(errors="replace")[-2000:]
+    finally:
+        kill(w)

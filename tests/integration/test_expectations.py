@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from service.replay.expectations import (
+    EVIDENCE_FOR_URL_SUFFIX,
     FINDING_URL_SUFFIX,
     FLAG_DETAIL_URL,
     RED_FLAG_URL_SUFFIX,
@@ -81,6 +82,7 @@ def test_extension_urls_match_the_alert_contract() -> None:
     assert codes.FLAG_DETAIL_URL == FLAG_DETAIL_URL
     assert codes.RED_FLAG_EXTENSION_URL.endswith(RED_FLAG_URL_SUFFIX)
     assert codes.FINDING_EXTENSION_URL.endswith(FINDING_URL_SUFFIX)
+    assert codes.EVIDENCE_FOR_URL.endswith(EVIDENCE_FOR_URL_SUFFIX)
 
 
 def test_load_merges_the_fixture_folder() -> None:
@@ -152,8 +154,12 @@ def test_as_of_comes_from_the_expectations_when_they_agree(tmp_path: Path) -> No
     _write(tmp_path, "b.expect.json", {"asOf": "2027-06-01T12:00:00Z", "patients": []})
     with pytest.raises(ValueError, match="disagree on asOf"):
         choose_as_of(None, load_expectations(tmp_path))
+    # a date alone is 12:00 UTC that day (sent to the server with its time)
+    assert choose_as_of("2026-06-01", None) == "2026-06-01T12:00:00Z"
     with pytest.raises(ValueError, match="ISO datetime"):
-        choose_as_of("2026-06-01", None)
+        choose_as_of("June 2026", None)
+    with pytest.raises(ValueError, match="ISO datetime"):
+        choose_as_of("2026-02-30", None)
 
 
 def test_actual_alerts_summarises_active_resources() -> None:
@@ -340,3 +346,66 @@ def test_touched_patients_follow_urn_uuid_references() -> None:
         ],
     }
     assert touched_patients(sent, answer) == {"Patient/p1", "Patient/q"}
+
+
+def _paired_flag(pid: str, cited: dict[str, tuple[str, ...]]) -> dict[str, Any]:
+    """A Flag whose flag-detail references name the findings they support."""
+    body = flag(pid, findings=tuple(sorted({c for cs in cited.values() for c in cs})))
+    body["extension"] += [
+        {
+            "url": FLAG_DETAIL_URL,
+            "valueReference": {
+                "extension": [{"url": f"{SD}/evidence-for", "valueCode": c} for c in codes],
+                "reference": ref,
+            },
+        }
+        for ref, codes in cited.items()
+    ]
+    return body
+
+
+def test_each_finding_is_paired_with_its_own_evidence() -> None:
+    cited = {
+        "Observation/p1-alp": ("rising-alp",),
+        "Observation/p1-ca": ("hypercalcemia",),
+        "Condition/p1-bp": ("new-back-pain",),
+    }
+    got = actual_alerts([_paired_flag("p1", cited)], [])["Patient/p1"]
+    assert got.evidence_of("hypercalcemia") == {"Observation/p1-ca"}
+    assert got.evidence_of("rising-alp") == {"Observation/p1-alp"}
+    assert got.unpaired_evidence == frozenset()
+
+
+def test_the_table_prints_each_finding_beside_its_own_evidence() -> None:
+    """Regression: the Evidence column used to be sorted apart from Findings, so an ALP
+    reference was printed beside "hypercalcemia"."""
+    from rich.console import Console
+
+    from service.replay.render import alerts_table
+
+    cited = {"Observation/p1-alp": ("rising-alp",), "Observation/p1-ca": ("hypercalcemia",)}
+    summary = actual_alerts([_paired_flag("p1", cited)], [])
+    console = Console(width=200, record=True)
+    console.print(alerts_table(["Patient/p1"], summary))
+    lines = console.export_text().splitlines()
+    hyper = next(line for line in lines if "hypercalcemia" in line)
+    alp = next(line for line in lines if "rising-alp" in line)
+    assert "Observation/p1-ca" in hyper and "Observation/p1-alp" not in hyper
+    assert "Observation/p1-alp" in alp and "Observation/p1-ca" not in alp
+
+
+def test_evidence_without_marks_is_shown_apart() -> None:
+    """A Flag written before the evidence-for marks: its evidence is listed, not paired."""
+    from rich.console import Console
+
+    from service.replay.render import alerts_table
+
+    summary = actual_alerts(
+        [flag("p2", findings=("hypercalcemia",), evidence=("Observation/p2-ca",))], []
+    )
+    assert summary["Patient/p2"].unpaired_evidence == {"Observation/p2-ca"}
+    console = Console(width=200, record=True)
+    console.print(alerts_table(["Patient/p2"], summary))
+    text = console.export_text()
+    hyper = next(line for line in text.splitlines() if "hypercalcemia" in line)
+    assert "Observation/p2-ca" not in hyper and "(finding not named)" in text

@@ -100,3 +100,104 @@ async def test_fhirpy_round_trip_and_acknowledge(live_server: LiveServer) -> Non
     )
     # Acknowledging the request does not close the episode: the Flag stays active.
     assert await client.resources("Flag").search(patient=pid, status="active").count() == 1
+
+
+async def test_fhirpy_sort_include_elements_merge_patch_and_get_or_create(
+    live_server: LiveServer,
+) -> None:
+    """What real clients tripped over (issue 8): `_sort` on date and _lastUpdated both ways,
+    `_include`/`_revinclude`, `_elements`, Patient name/birthdate/gender search, a merge
+    patch (fhirpy's `patch()`), and get_or_create, all through fhirpy over real HTTP."""
+    client = AsyncFHIRClient(
+        live_server.fhir,
+        authorization=f"Bearer {live_server.token}",
+        aiohttp_config={"timeout": aiohttp.ClientTimeout(total=30)},
+    )
+    ident = [{"system": MRN, "value": "fp-search"}]
+    patient, created = (
+        await client.resources("Patient")
+        .search(identifier=f"{MRN}|fp-search")
+        .get_or_create(
+            client.resource(
+                "Patient",
+                identifier=ident,
+                name=[{"family": "Ødegård", "given": ["Ingrid"]}],
+                gender="female",
+                birthDate="1962-05-17",
+            )
+        )
+    )
+    assert created
+    again, created = (
+        await client.resources("Patient")
+        .search(identifier=f"{MRN}|fp-search")
+        .get_or_create(client.resource("Patient", identifier=ident, gender="female"))
+    )
+    assert (again.id, created) == (patient.id, False)
+    pid = patient.id
+
+    patients = client.resources("Patient")
+    assert [p.id for p in await patients.search(family="odegard").fetch()] == [pid]
+    assert [p.id for p in await patients.search(given="ING", gender="female").fetch()] == [pid]
+    assert await patients.search(name__exact="ødegård").fetch() == []
+    assert [p.id for p in await patients.search(birthdate__ge="1962-05").fetch()] == [pid]
+    assert await patients.search(birthdate__lt="1962").fetch() == []
+
+    now = datetime.now(UTC)
+    for i, days in enumerate((30, 10, 20)):
+        body = lab(f"unused-{i}", pid, "17861-6", 9.0 + i / 10, "mg/dL", days_ago(days, now))
+        body.pop("id")
+        await client.resource("Observation", **body).create()
+    search = client.resources("Observation").search(patient=pid)
+    oldest_first = await search.sort("date").fetch()
+    newest_first = await search.sort("-date").fetch()
+    assert [o["effectiveDateTime"] for o in oldest_first] == sorted(
+        o["effectiveDateTime"] for o in oldest_first
+    )
+    assert [o.id for o in newest_first] == [o.id for o in reversed(oldest_first)]
+    by_update = [o.id for o in await search.sort("_lastUpdated").fetch()]
+    assert [o.id for o in await search.sort("-_lastUpdated").fetch()] == by_update[::-1]
+
+    raw = await search.include("Observation", "patient").sort("-date").limit(2).fetch_raw()
+    assert raw["total"] == 3
+    modes = [(e["search"]["mode"], e["resource"]["resourceType"]) for e in raw["entry"]]
+    assert modes == [("match", "Observation")] * 2 + [("include", "Patient")]
+    assert any(link["relation"] == "next" for link in raw["link"])
+    everything = await search.include("Observation", "patient").limit(2).fetch_all()
+    assert len(everything) == 3  # `next` keeps the include; fhirpy returns the matches
+
+    slim = await search.elements("status", "code").fetch()
+    assert len(slim) == 3
+    for obs in slim:
+        assert "valueQuantity" not in obs and obs["status"] == "final"
+        assert "SUBSETTED" in [t["code"] for t in obs["meta"]["tag"]]
+
+    # A breast-cancer survivor with new back pain: one Flag, one request about it.
+    for body in (
+        breast_cancer("x", pid, days_ago(3 * 365, now)),
+        back_pain("x", pid, days_ago(2, now)),
+    ):
+        body.pop("id")
+        await client.resource("Condition", **body).create()
+    await asyncio.to_thread(live_server.wait_idle)
+    bundle = await (
+        client.resources("CommunicationRequest")
+        .search(patient=pid, status="active")
+        .include("CommunicationRequest", "subject")
+        .include("CommunicationRequest", "about")
+        .fetch_raw()
+    )
+    included = sorted(e["resource"]["resourceType"] for e in bundle["entry"][1:])
+    assert bundle["total"] == 1 and included == ["Flag", "Patient"]
+    flagged = await patients.search(_id=pid).revinclude("Flag", "subject").fetch_raw()
+    assert [e["resource"]["resourceType"] for e in flagged["entry"]] == ["Patient", "Flag"]
+
+    # Acknowledge with a merge patch (fhirpy sends only the changed element).
+    request = (
+        await client.resources("CommunicationRequest").search(patient=pid, status="active").get()
+    )
+    patched = await request.patch(status="completed")
+    assert patched["status"] == "completed" and patched["meta"]["versionId"] == "2"
+    await asyncio.to_thread(live_server.wait_idle)
+    reread = await client.reference("CommunicationRequest", request.id).to_resource()
+    assert reread["status"] == "completed" and reread["payload"] == request["payload"]

@@ -141,7 +141,7 @@ def test_replay_reads_collections_ndjson_and_gzip(
 
 def test_usage_errors_exit_2(live_server: LiveServer, run_cli: Cli, tmp_path: Path) -> None:
     one = str(FIXTURES / "12-new-back-pain-snomed.json")
-    r = run_cli("replay", one, "--url", live_server.base_url, "--as-of", "2026-06-01")
+    r = run_cli("replay", one, "--url", live_server.base_url, "--as-of", "2026-06-31")
     assert r.returncode == 2
     assert "asOf must be an ISO datetime" in " ".join(r.stderr.split())
 

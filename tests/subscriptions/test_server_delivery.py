@@ -40,6 +40,7 @@ def _env(tmp_path: Path, pg_database: str | None) -> dict[str, str]:
         "ALERTS_DELIVERY_MAX_DELAY_SECONDS": "1",
         "ALERTS_DELIVERY_MAX_ATTEMPTS": "100",
         "ALERTS_DELIVERY_TIMEOUT_SECONDS": "3",
+        "ALERTS_SUBSCRIPTION_ALLOWED_HOSTS": "127.0.0.1",  # the loopback test receiver
     }
 
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 import pytest
 
 from service.config import Settings
+from tests.web.support import users_setting
 
 USERS = {"nurse": "correct horse battery", "charge": "pa:ss:word"}
+USERS_SETTING = users_setting(USERS)
 
 
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
-    users = ",".join(f"{u}:{p}" for u, p in USERS.items())
-    return settings.model_copy(update={"worklist_users": users})
+    return settings.model_copy(update={"worklist_users": USERS_SETTING})

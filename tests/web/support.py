@@ -7,11 +7,22 @@ from datetime import UTC, datetime, timedelta
 from html import unescape
 from typing import Any
 
+from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 
 ORIGIN = {"Origin": "http://testserver"}
 ALERT_SYSTEM = "https://fhir-alerts.example.org/fhir/CodeSystem/alert"
 CATEGORY = "http://terminology.hl7.org/CodeSystem/communication-category"
+
+
+# Test users' passwords, hashed ahead with cheap Argon2 parameters (verification reads them from
+# the hash): the service's own cost per hash is for production, not for a test suite.
+_CHEAP = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+
+
+def users_setting(users: dict[str, str]) -> str:
+    """`ALERTS_WORKLIST_USERS` with these users and cheaply hashed passwords."""
+    return ",".join(f"{user}:{_CHEAP.hash(password)}" for user, password in users.items())
 
 
 def hidden_fields(html: str, action: str) -> list[dict[str, str]]:

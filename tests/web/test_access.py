@@ -95,10 +95,16 @@ def test_sign_in_sets_a_strict_httponly_session_cookie(client: TestClient) -> No
     r = sign_in(client, "charge", USERS["charge"])  # a password holding ':' signs in too
     assert r.status_code == 303 and r.headers["location"] == "/worklist"
     cookie = next(h for h in r.headers.get_list("set-cookie") if h.startswith(f"{COOKIE}="))
-    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/" in cookie
-    # The API accepts the same cookie with the nurse's scopes.
-    assert client.get("/fhir/Flag").status_code == 200
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/worklist" in cookie
     assert client.get("/worklist").status_code == 200
+    # The cookie is the worklist's alone: the FHIR API wants a bearer token, even when the
+    # cookie is sent along.
+    key = client.cookies.get(COOKIE)
+    assert key
+    client.cookies.clear()
+    client.cookies.set(COOKIE, key)  # for every path
+    assert client.get("/worklist").status_code == 200
+    assert client.get("/fhir/Flag").status_code == 401
 
 
 def test_sign_in_refused_when_no_users_are_configured(settings: Settings) -> None:

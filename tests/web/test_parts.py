@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 
 from service.config import Settings
-from service.web import codes, extract
-from service.web.sessions import configured_users, credentials_ok
+from service.web import codes, extract, passwords
 from service.web.trend import ALP_CODES, CALCIUM_CODES, alp_series, calcium_series, chart
 from tests.builders import lab
 
@@ -98,11 +97,14 @@ def test_words_and_dates_from_fhir_json() -> None:
 
 def test_worklist_users_setting() -> None:
     s = Settings(worklist_users=" nurse : pw1 , charge:a:b:c,broken,:nouser,nopass:")
-    users = configured_users(s)
-    assert users == {"nurse": "pw1", "charge": "a:b:c"}
-    assert credentials_ok(users, "charge", "a:b:c")
-    assert not credentials_ok(users, "charge", "a:b")
-    assert not credentials_ok({}, "", "")
+    users = passwords.load(s)
+    assert set(users.hashes) == {"nurse", "charge"}
+    assert users.check("charge", "a:b:c")
+    assert users.check("nurse", "pw1")
+    assert not users.check("charge", "a:b")
+    assert not users.check("nurse", "a:b:c")
+    assert not users.check("nobody", "pw1")
+    assert not passwords.Users().check("", "")
 
 
 def test_alert_strings_match_the_alert_engine() -> None:

@@ -38,6 +38,9 @@ RED_FLAG_EXTENSION_URL: Final = f"{STRUCTURE_DEFINITION_BASE}/red-flag"  # value
 # "reason" (valueString), "date" (valueDateTime). One per priority change, oldest first.
 PRIORITY_HISTORY_URL: Final = f"{STRUCTURE_DEFINITION_BASE}/priority-history"
 CLOSURE_REASON_URL: Final = f"{STRUCTURE_DEFINITION_BASE}/closure-reason"  # valueString
+# On a flag-detail valueReference: the finding code(s) that evidence record supports
+# (valueCode, one extension per finding), so readers can pair each finding with its evidence.
+EVIDENCE_FOR_URL: Final = f"{STRUCTURE_DEFINITION_BASE}/evidence-for"
 
 # --- HL7 ------------------------------------------------------------------------------------
 FLAG_CATEGORY_SYSTEM: Final = "http://terminology.hl7.org/CodeSystem/flag-category"

@@ -17,6 +17,7 @@ from workers.alerts.codes import (
     CLOSURE_REASON_URL,
     COMMUNICATION_CATEGORY_SYSTEM,
     EPISODE_IDENTIFIER_SYSTEM,
+    EVIDENCE_FOR_URL,
     FINDING_DISPLAY,
     FINDING_EXTENSION_URL,
     FLAG_CATEGORY_SYSTEM,
@@ -139,21 +140,25 @@ def _flag_extensions(state: EpisodeState, settings: AlertSettings) -> list[JSON]
             }
         )
     extensions.extend(_history_extension(change) for change in state.priority_history)
-    seen: set[str] = set()
+    # One flag-detail per evidence record (first occurrence order), naming the finding(s) it
+    # supports in an evidence-for extension on the Reference.
+    cited: dict[str, tuple[str, list[str]]] = {}
     for finding in state.findings:
         for evidence in finding.evidence:
-            if evidence.reference in seen:
-                continue
-            seen.add(evidence.reference)
-            extensions.append(
-                {
-                    "url": FLAG_DETAIL_URL,
-                    "valueReference": {
-                        "reference": evidence.reference,
-                        "display": evidence.display,
-                    },
-                }
-            )
+            display, supports = cited.setdefault(evidence.reference, (evidence.display, []))
+            if finding.code not in supports:
+                supports.append(finding.code)
+    for reference, (display, supports) in cited.items():
+        extensions.append(
+            {
+                "url": FLAG_DETAIL_URL,
+                "valueReference": {
+                    "extension": [{"url": EVIDENCE_FOR_URL, "valueCode": c} for c in supports],
+                    "reference": reference,
+                    "display": display,
+                },
+            }
+        )
     if state.closed_reason:
         extensions.append({"url": CLOSURE_REASON_URL, "valueString": state.closed_reason})
     return extensions

@@ -15,14 +15,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import httpx
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.store import resources as store
 from service.store.db import transaction
 from service.store.models import ResourceVersion
+from service.subscriptions import access
 from service.subscriptions.channel import parse_channel
+from service.subscriptions.endpoint_policy import AllowList
 from service.subscriptions.lifecycle import put_in_error
 from service.subscriptions.models import (
     CANCELLED,
@@ -34,14 +35,14 @@ from service.subscriptions.models import (
     SubscriptionSecret,
 )
 from service.subscriptions.payload import Change, notification_body
-from service.subscriptions.settings import DeliverySettings
+from service.subscriptions.settings import DeliverySettings, allow_list
 from service.subscriptions.signing import (
     DELIVERY_HEADER,
     SIGNATURE_HEADER,
     SUBSCRIPTION_HEADER,
     sign,
 )
-from workers.delivery.http import Result, post
+from workers.delivery.http import Resolver, Result, post, system_resolve
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +87,14 @@ def _prepare(
     if status != "active":  # in error: held until the client reactivates it
         row.locked_until = None
         return "held"
+    refused = access.delivery_refusal(session, row.subscription_id, resource)
+    if refused is not None:  # issue 10: the owner may not read what would be sent
+        _settle(row, FAILED, refused)
+        put_in_error(session, row.subscription_id, f"not delivered: {refused}", now=now)
+        log.warning(
+            "delivery %s to Subscription/%s refused: %s", row.pk, row.subscription_id, refused
+        )
+        return "refused"
     row.locked_until = now + timedelta(seconds=settings.in_flight_seconds)
     previous = session.scalar(
         select(func.max(DeliveryAttempt.number)).where(DeliveryAttempt.delivery_pk == row.pk)
@@ -169,7 +178,10 @@ def _record(
             row.attempts,
         )
         return FAILED
-    row.next_attempt_at = now + timedelta(seconds=settings.retry_delay(row.attempts))
+    # Counted from the attempt's start, not its end: the log shows both, and their distance
+    # must not tell a refused port from a silent one (the delivery log is no port scanner).
+    delay = timedelta(seconds=settings.retry_delay(row.attempts))
+    row.next_attempt_at = request.started_at + delay
     return "retry"
 
 
@@ -180,9 +192,11 @@ def attempt(
     *,
     settings: DeliverySettings,
     clock: Clock = store.utcnow,
-    transport: httpx.BaseTransport | None = None,
+    allow: AllowList | None = None,
+    resolve: Resolver = system_resolve,
 ) -> str:
-    """Make one attempt; returns success | retry | failed | cancelled | held | skipped."""
+    """Make one attempt; returns success | retry | failed | cancelled | held | refused |
+    skipped. `allow`: the endpoint policy's exceptions (default: `settings.allow_list()`)."""
     with transaction(factory) as session:
         prepared = _prepare(session, delivery_id, claim, settings, clock())
     if isinstance(prepared, str):
@@ -195,7 +209,8 @@ def attempt(
             prepared.body,
             prepared.headers,
             timeout=settings.timeout_seconds,
-            transport=transport,
+            allow=allow_list() if allow is None else allow,
+            resolve=resolve,
         )
     with transaction(factory) as session:
         outcome = _record(session, prepared, result, settings, clock())
@@ -205,6 +220,6 @@ def attempt(
         prepared.subscription_id,
         prepared.number,
         outcome,
-        f" ({result.error})" if result.error else "",
+        f" ({result.detail or result.error})" if result.error else "",
     )
     return outcome

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from service.config import Settings, get_settings
 from service.store.db import session_factory
+from service.subscriptions import settings as subscription_settings
 from service.subscriptions.settings import DeliverySettings
 from workers.celery_app import celery_app
 from workers.delivery.attempt import attempt
@@ -21,6 +22,7 @@ def configure(settings: Settings) -> None:
     """The embedded server hands its own settings to the in-process worker."""
     global _configured
     _configured = settings
+    subscription_settings.configure(settings)
 
 
 @celery_app.task(  # type: ignore[untyped-decorator]

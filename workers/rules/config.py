@@ -21,8 +21,9 @@ from workers.rules.model import FINDING_CODES, PRIORITY_ORDER, FindingCode, Prio
 from workers.rules.units import Conversion, UnitTable
 from workers.rules.valuesets import CodeIndex, ValueSetDef, value_set_from_fhir
 
-RULESET_VERSION = "bone-mets-v1"
-"""Version of the rule set shipped in data/ruleset-v1.json (recorded on every alert)."""
+RULESET_VERSION = "bone-mets-v1.1"
+"""Version of the rule set shipped in data/ruleset-v1.json (recorded on every alert): v1 as
+clarified by clinical-rules.md §8 (v1.1)."""
 
 DEFAULT_RULESET = "ruleset-v1.json"
 

@@ -56,9 +56,10 @@ def merged(streams: Sequence[Sequence[Measurement]]) -> tuple[Measurement, ...]:
 def nearest_albumin(
     measurement: Measurement, albumins: Sequence[Measurement], config: RuleConfig
 ) -> Measurement | None:
-    """The albumin closest in time within the albumin window (either side), if any; ties go
-    to the earlier one, then to the lower reference. O(log n): only the neighbours in time
-    can be the closest."""
+    """The albumin closest in time within the albumin window (either side, in UTC calendar
+    days), if any; a tie in distance goes to the later one (clinical-rules §8: the newer
+    result), then to the lower reference. O(log n): only the neighbours in time can be the
+    closest."""
     at = measurement.date
     i = bisect_left(albumins, at, key=_date)
     candidates: list[Measurement] = []
@@ -72,7 +73,7 @@ def nearest_albumin(
     near = [a for a in candidates if abs(a.day - measurement.day) <= window]
     if not near:
         return None
-    return min(near, key=lambda a: (abs((a.date - at).total_seconds()), a.date, a.ref))
+    return min(near, key=lambda a: (abs((a.date - at).total_seconds()), -a.date.timestamp(), a.ref))
 
 
 def judge(measurement: Measurement, albumins: Sequence[Measurement], config: RuleConfig) -> Judged:

@@ -8,7 +8,8 @@ group sorted by (clinical date, reference) so nothing downstream depends on inpu
 Judgement calls (clinical-rules.md §2):
 - one version per "Type/id" (the highest meta.versionId; a total order breaks ties);
 - Observations count when final/amended/corrected/preliminary, Conditions unless their
-  verificationStatus is refuted/entered-in-error;
+  verificationStatus is refuted/entered-in-error, read by code with or without `system`
+  (workers/rules/status.py, the one reading retraction uses too);
 - records dated after T are ignored: evaluation is "as of" T;
 - a record without a usable clinical date is skipped with a note, except a breast-cancer or
   bone-metastasis Condition, which still proves the history (its date stays unknown);
@@ -29,12 +30,10 @@ from typing import Any, NamedTuple, TypeGuard
 
 from workers.rules.config import Analyte, RuleConfig
 from workers.rules.dates import first_date, parse_fhir_datetime
+from workers.rules.status import OBSERVATION_COUNTS, verification_excluded
 from workers.rules.units import safe_unit_text
 from workers.rules.valuesets import EMPTY
 
-OBSERVATION_COUNTS = frozenset({"final", "amended", "corrected", "preliminary"})
-VER_STATUS_SYSTEM = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
-VER_STATUS_EXCLUDED = frozenset({"refuted", "entered-in-error"})
 COMPARATORS = frozenset({"<", "<=", ">=", ">", "ad"})
 
 BREAST_CANCER = "BREAST_CANCER"
@@ -229,13 +228,8 @@ class _Collector:
 
     def condition(self, ref: str, resource: Mapping[str, Any]) -> None:
         verification = resource.get("verificationStatus")
-        if verification:
-            for coding in verification.get("coding") or ():
-                if (
-                    coding.get("system") == VER_STATUS_SYSTEM
-                    and coding.get("code") in VER_STATUS_EXCLUDED
-                ):
-                    return
+        if verification and verification_excluded(verification):
+            return
         sets = self.sets_of(resource.get("code")) & EVENT_SETS
         if not sets:
             return

@@ -26,6 +26,9 @@ from rules_builders import (
     weight_loss,
 )
 
+from workers.rules.records import dedupe
+from workers.rules.status import withdrawn
+
 IDS = [f"r{i}" for i in range(12)]  # few ids: the same reference turns up with other content
 DAYS = st.integers(min_value=-2, max_value=420)
 CLOSE_DAYS = st.sampled_from([0, 1, 2, 3, 5, 29, 30, 31, 60, 100, 365, 366])  # ties and edges
@@ -91,11 +94,21 @@ def resource(draw: st.DrawFn) -> dict[str, Any]:
             "entered-in-error"
             if res["resourceType"] == "Observation"
             else {
+                # §8: read by code, with or without its system
                 "coding": [
-                    {
-                        "system": "http://terminology.hl7.org/CodeSystem/condition-ver-status",
-                        "code": "refuted",
-                    }
+                    draw(
+                        st.sampled_from(
+                            [
+                                {
+                                    "system": "http://terminology.hl7.org/CodeSystem/"
+                                    "condition-ver-status",
+                                    "code": "refuted",
+                                },
+                                {"code": "refuted"},
+                                {"code": "entered-in-error"},
+                            ]
+                        )
+                    )
                 ]
             }
         )
@@ -164,3 +177,18 @@ def test_invariants(records: list[dict[str, Any]], consumed: frozenset[str]) -> 
         assert {f.code for f in a.findings} <= {"hypercalcemia", "suspected-mscc"}
         assert all((f.grade or 0) >= 2 for f in a.findings if f.code == "hypercalcemia")
     assert list(a.notes) == sorted(set(a.notes))
+
+
+@SETTINGS
+@given(records=patients, consumed=consumed_ids)
+def test_withdrawn_records_are_never_evidence(
+    records: list[dict[str, Any]], consumed: frozenset[str]
+) -> None:
+    """Retraction (workers.rules.status.withdrawn) and the rules read a status the same way,
+    with or without its system: what the rules cite or use is never what retraction
+    withdraws."""
+    a = run(*records, consumed=consumed)
+    current = dedupe(records, [])
+    for f in a.findings:
+        for e in (*f.evidence, *f.supporting):
+            assert not withdrawn(current[e.reference]), e.reference

@@ -41,7 +41,7 @@ def test_breast_cancer_arriving_later_makes_the_stored_data_count() -> None:
 def test_assessment_records_patient_time_and_ruleset() -> None:
     a = run(breast_cancer())
     assert a.patient == "Patient/p1"
-    assert a.ruleset_version == "bone-mets-v1"
+    assert a.ruleset_version == "bone-mets-v1.1"
     assert a.eligible and a.findings == () and a.priority is None
 
 

@@ -201,7 +201,7 @@ def test_coding_without_system_or_code_is_ignored() -> None:
 
 
 def test_shipped_rule_set_has_the_published_version() -> None:
-    assert CONFIG.version == RULESET_VERSION == "bone-mets-v1"
+    assert CONFIG.version == RULESET_VERSION == "bone-mets-v1.1"
 
 
 def test_shipped_value_sets_are_fhir_valuesets_named_as_the_spec() -> None:
@@ -264,3 +264,73 @@ def test_loader_refuses_what_the_matcher_cannot_honour(compose: dict[str, object
     resource = {"resourceType": "ValueSet", "name": "X", "status": "active", "compose": compose}
     with pytest.raises(ValueError):
         value_set_from_fhir(resource, CONFIG.dotless_systems)
+
+
+# -- SNOMED CT descendants of 254837009 (clinical-rules.md §8) ---------------------------------
+
+# The §3 table's own SNOMED rows; everything else in the SNOMED include is a §8 addition.
+TABLE_SNOMED_BREAST_CANCER = frozenset({"254837009", "429087003", "372064008"})
+
+# Each §8 addition with the display the value set lists for it. Append a code here only once
+# its place under 254837009 (and its being a primary malignant neoplasm) is confirmed in a
+# public SNOMED CT browser or release, and name that source in the value set's description.
+SNOMED_DESCENDANTS: list[tuple[str, str]] = [
+    ("408643008", "Infiltrating duct carcinoma of breast"),
+    # From the SNOMED CT (US 20210901) expansion of HL7 mCODE mcode-primary-malignant-neoplasm-
+    # disorder-vs (is-a 363346000 minus is-a 128462008); see the value set's description.
+    ("93796005", "Primary malignant neoplasm of female breast"),
+    ("93884005", "Primary malignant neoplasm of male breast"),
+    ("93745008", "Primary malignant neoplasm of central portion of female breast"),
+    ("94115006", "Primary malignant neoplasm of upper inner quadrant of female breast"),
+    ("93874009", "Primary malignant neoplasm of lower inner quadrant of female breast"),
+    ("94117003", "Primary malignant neoplasm of upper outer quadrant of female breast"),
+    ("93876006", "Primary malignant neoplasm of lower outer quadrant of female breast"),
+    ("93924008", "Primary malignant neoplasm of nipple of female breast"),
+    ("93925009", "Primary malignant neoplasm of nipple of male breast"),
+    ("93680004", "Primary malignant neoplasm of areola of female breast"),
+    ("93681000", "Primary malignant neoplasm of areola of male breast"),
+    ("93776002", "Primary malignant neoplasm of ectopic female breast tissue"),
+    ("93777006", "Primary malignant neoplasm of ectopic male breast tissue"),
+]
+
+# Breast codes that are NOT a primary malignant neoplasm, code and display as published in the
+# HL7 mCODE IG expansions (GitHub HL7/fhir-mCODE-ig, commit e3408d6f, SNOMED CT US 20210901):
+# 94297009 in mcode-secondary-cancer-disorder-vs (is-a 128462008 Secondary malignant neoplastic
+# disease); 189336000 in mcode-primary-cancer-disorder-vs, which takes it from
+# mcode-carcinoma-in-situ-disorder-vs (is-a 109355002 Carcinoma in situ).
+NOT_PRIMARY_MALIGNANT_BREAST: list[tuple[str, str]] = [
+    ("94297009", "Secondary malignant neoplasm of female breast"),
+    ("189336000", "Carcinoma in situ of breast"),
+]
+
+
+def _breast_cancer_snomed_concepts() -> dict[str, str | None]:
+    path = resources.files("workers.rules.data") / "valuesets" / "breast-cancer.json"
+    data = json.loads(path.read_text(encoding="utf-8"))
+    concepts: dict[str, str | None] = {}
+    for include in data["compose"]["include"]:
+        if include["system"] == SNOMED:
+            assert "filter" not in include  # listed one by one, never an is-a filter
+            concepts.update({c["code"]: c.get("display") for c in include.get("concept", [])})
+    return concepts
+
+
+@pytest.mark.parametrize(("code", "display"), SNOMED_DESCENDANTS)
+def test_snomed_descendant_is_listed_with_its_display_and_makes_eligible(
+    code: str, display: str
+) -> None:
+    assert _breast_cancer_snomed_concepts()[code] == display
+    assert "BREAST_CANCER" in sets(SNOMED, code)
+    assert run(condition("c", code, SNOMED, onset="2020-01-01")).eligible is True
+
+
+def test_every_snomed_addition_is_in_the_tested_list() -> None:
+    added = set(_breast_cancer_snomed_concepts()) - TABLE_SNOMED_BREAST_CANCER
+    assert added == {code for code, _ in SNOMED_DESCENDANTS}
+
+
+@pytest.mark.parametrize(("code", "display"), NOT_PRIMARY_MALIGNANT_BREAST)
+def test_secondary_or_in_situ_breast_code_does_not_make_eligible(code: str, display: str) -> None:
+    assert code not in _breast_cancer_snomed_concepts(), display
+    assert "BREAST_CANCER" not in sets(SNOMED, code)
+    assert run(condition("c", code, SNOMED, onset="2020-01-01")).eligible is False
