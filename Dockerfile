@@ -4,6 +4,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
 COPY pyproject.toml README.md ./
 COPY service ./service
 COPY workers ./workers
+COPY contract ./contract
+COPY ruleset ./ruleset
 RUN pip install --no-cache-dir .
 # /metrics: PROMETHEUS_MULTIPROC_DIR in docker-compose.yml (a volume takes this ownership).
 RUN useradd --create-home alerts && mkdir -p /data /metrics && chown alerts /data /metrics

@@ -28,6 +28,7 @@ from service.config import Settings
 from service.store import resources as store
 from service.store.db import session_factory, transaction
 from service.store.migrate import upgrade
+from service.subscriptions import hook as subscription_hook
 from workers.evaluation import evaluate_patient
 from workers.runtime import tune_gc
 
@@ -79,6 +80,7 @@ def patient_data(pid: str, n: int) -> list[tuple[str, str, dict[str, Any]]]:
 
 
 def load(settings: Settings, rows: list[tuple[str, str, dict[str, Any]]]) -> None:
+    subscription_hook.install()  # this process writes resources, as the API and worker do
     factory = session_factory(settings.resolved_database_url)
     for start in range(0, len(rows), 2000):
         with transaction(factory) as session:

@@ -5,9 +5,9 @@ conditional creates/updates/deletes resolved, ids assigned, `urn:uuid` and condi
 references rewritten to the ids actually created or matched, overlaps refused. This module runs
 that plan against the store.
 
-Transaction: all entries succeed together or nothing is stored (one DB transaction; the first
-failure rolls everything back and is answered with its OperationOutcome, naming the entry).
-Batch: each entry in its own savepoint, answered one by one.
+Transaction: all entries succeed together or nothing is stored (one unit of work, whose
+commit also writes the outbox; the first failure rolls everything back and is answered with its
+OperationOutcome, naming the entry). Batch: each entry in its own savepoint, answered one by one.
 
 Resource types this server does not serve (Claim, Encounter, ExplanationOfBenefit...) are
 skipped, never a failed Bundle: their entry answers `200 OK` with an informational
@@ -16,7 +16,7 @@ OperationOutcome, and references to them are rewritten to `Type/id` like any oth
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -27,7 +27,8 @@ from service.errors import FHIRError, Issue, operation_outcome
 from service.interactions import WriteContext, query_items
 from service.store import resources as store
 from service.store.resources import Stored, fhir_instant
-from service.transaction_plan import NoStore, PlannedEntry, entry_error, plan_bundle
+from service.transaction_plan import PlannedEntry, entry_error, plan_bundle
+from service.unit_of_work import UnitOfWork
 
 
 class StoreResolver:
@@ -55,34 +56,6 @@ class StoreResolver:
 
     def reference_matches(self, resource_type: str, criteria: str) -> list[str]:
         return interactions.match_ids(self.session, resource_type, criteria)
-
-
-def resolved_resources(bundle: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The resources of any Bundle (or a single resource) with ids assigned and references
-    rewritten by the transaction planner, against no stored data: the dry run's path.
-
-    Entries without a request (collection, searchset) are taken as `PUT Type/id` when the
-    resource has an id and `POST Type` otherwise, as `fhir-alerts replay` sends them.
-    """
-    if bundle.get("resourceType") != "Bundle":
-        return [dict(bundle)]
-    entries = []
-    for raw in bundle.get("entry") or []:
-        res = raw.get("resource") if isinstance(raw, Mapping) else None
-        if not isinstance(res, Mapping) or not isinstance(res.get("resourceType"), str):
-            continue
-        entry = dict(raw)
-        req = raw.get("request")
-        if not isinstance(req, Mapping) or req.get("method") not in ("POST", "PUT"):
-            rid = res.get("id")
-            entry["request"] = (
-                {"method": "PUT", "url": f"{res['resourceType']}/{rid}"}
-                if isinstance(rid, str) and rid
-                else {"method": "POST", "url": res["resourceType"]}
-            )
-        entries.append(entry)
-    plan = plan_bundle({"entry": entries}, NoStore(), base=None, atomic=True)
-    return [e.resource for e in plan.entries if e.resource is not None and e.resource_id]
 
 
 def _response(status: str, stored: Stored | None = None, outcome: Any = None) -> dict[str, Any]:
@@ -174,7 +147,7 @@ def _failed(err: FHIRError) -> dict[str, Any]:
 
 
 def process(
-    session_scope: Callable[[], Any],
+    uow: UnitOfWork,
     ctx: WriteContext,
     bundle: Mapping[str, Any],
     base: str | None = None,
@@ -191,30 +164,25 @@ def process(
         )
     atomic = btype == "transaction"
     results: dict[int, dict[str, Any]] = {}
-    try:
-        with session_scope() as session:
-            plan = plan_bundle(bundle, StoreResolver(session, ctx), base=base, atomic=atomic)
-            for e in plan.ordered:
-                if e.error is not None:
-                    results[e.index] = _failed(e.error)
-                    continue
-                if atomic:
-                    try:
-                        results[e.index] = _run_entry(session, ctx, e)
-                    except FHIRError as err:
-                        raise entry_error(e.index, err) from None
-                    continue
-                before = set(ctx.patients)
+    with uow(ctx) as session:
+        plan = plan_bundle(bundle, StoreResolver(session, ctx), base=base, atomic=atomic)
+        for e in plan.ordered:
+            if e.error is not None:
+                results[e.index] = _failed(e.error)
+                continue
+            if atomic:
                 try:
-                    with session.begin_nested():
-                        results[e.index] = _run_entry(session, ctx, e)
+                    results[e.index] = _run_entry(session, ctx, e)
                 except FHIRError as err:
-                    ctx.patients = before
-                    results[e.index] = _failed(entry_error(e.index, err))
-            ctx.flush_outbox(session)
-    except FHIRError:
-        ctx.patients.clear()
-        raise
+                    raise entry_error(e.index, err) from None
+                continue
+            before = set(ctx.patients)
+            try:
+                with session.begin_nested():
+                    results[e.index] = _run_entry(session, ctx, e)
+            except FHIRError as err:
+                ctx.patients = before  # the entry's savepoint was rolled back: no evaluation
+                results[e.index] = _failed(entry_error(e.index, err))
     return {
         "resourceType": "Bundle",
         "type": "transaction-response" if atomic else "batch-response",

@@ -1,8 +1,9 @@
 """`fhir-alerts`: the command line, and the composition root.
 
-This is the one service module that wires the worker in: `serve` on the embedded default gives
-the API an in-process dispatcher, `worker` starts Celery. The API, FHIR and store modules never
-import task code.
+This is the one service module that wires the worker in: `serve` builds the API through
+`workers.embedded.build_app` (the evaluation dispatcher, in-process on the embedded default, and
+the dry run's evaluator), `worker` starts Celery, `evaluate` hands `service.dry_run` the worker's
+evaluator. No other service module imports worker code.
 """
 
 from __future__ import annotations
@@ -273,14 +274,15 @@ def evaluate(
     used and where it came from, and how many records fall in the recent window, before the
     look-back window (too old for any rule) or after the time used (ignored).
     """
-    from service.bundles import resolved_resources
+    from service.dry_run import evaluate_bundle, resolved_resources
     from service.errors import FHIRError
     from service.files import data_files, iter_resources
     from service.replay.clock import AS_OF_HELP, as_of_text, file_clocks, parse_as_of
-    from workers.dry_run import evaluate_bundle
+    from workers.dry_run import evaluator
     from workers.rules import load_config
     from workers.rules.window import window_count
 
+    settings = get_settings()
     try:
         files = data_files(paths)
     except FileNotFoundError as exc:
@@ -312,7 +314,7 @@ def evaluate(
     flat: list[dict[str, Any]] = []
     for _src, r in iter_resources(files):
         flat.extend(resolved_resources(r))
-    count = window_count(flat, at, load_config())
+    count = window_count(flat, at, load_config(settings.ruleset))
     typer.echo(f"evaluated as of {as_of_text(at)} ({source})", err=True)
     typer.echo(_window_words(count, from_now=source.startswith("now")), err=True)
     bundle = {
@@ -321,7 +323,7 @@ def evaluate(
         "entry": [{"resource": r} for r in flat],
     }
     try:
-        result = evaluate_bundle(bundle, at, get_settings().oncology_team)
+        result = evaluate_bundle(bundle, at, evaluator(settings))
     except FHIRError as exc:
         sys.stdout.write(orjson.dumps(exc.operation_outcome(), option=orjson.OPT_INDENT_2).decode())
         sys.stdout.write("\n")

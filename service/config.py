@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     broker_url: str | None = None
     jwt_secret: str | None = None
     oncology_team: str = "CareTeam/oncology"
+    # The rule-set JSON file the worker, `$evaluate` and `fhir-alerts evaluate` judge with (its
+    # value sets are read relative to it). Unset = the shipped ruleset/data/ruleset-v1.json.
+    ruleset: Path | None = None
 
     # Request limits and paging.
     max_body_bytes: int = 8 * 1024 * 1024
@@ -108,6 +111,15 @@ class Settings(BaseSettings):
                 f"{MIN_SECRET_BYTES} (e.g. python3 -c 'import secrets; "
                 "print(secrets.token_urlsafe(48))'), or unset it to use a generated one"
             )
+        return value
+
+    @field_validator("ruleset", mode="before")
+    @classmethod
+    def _ruleset_is_a_file(cls, value: object) -> object:
+        if value in (None, ""):
+            return None
+        if not Path(str(value)).is_file():
+            raise ValueError(f"ALERTS_RULESET: {value} is not a rule-set JSON file")
         return value
 
     @field_validator("clients", mode="before")

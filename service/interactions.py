@@ -2,15 +2,18 @@
 functions over a session. Routes and Bundle processing both call these, so a write behaves
 the same whether it arrives alone or inside a transaction.
 
-Each write records which patients it touched in a `WriteContext`; the caller turns that into
-outbox rows in the same transaction (one evaluation per patient per request, never one per
-resource).
+Each write records which patients it touched in a `WriteContext`; the `UnitOfWork` the caller
+runs them in (`service.unit_of_work`) turns that into outbox rows in the same transaction when
+it commits (one evaluation per patient per request, never one per resource).
+
+The store refuses in its own terms (`service.store.errors`); `fhir_error` is the one place
+those become the contract's answers (412, 409), for routes, Bundles and the worklist alike.
 """
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -19,16 +22,17 @@ from urllib.parse import parse_qsl
 import orjson
 from sqlalchemy.orm import Session
 
-from service.auth import Principal
-from service.errors import FHIRError, bad_request, not_found
+from service.auth import Interaction, Principal
+from service.errors import FHIRError, bad_request, conflict, not_found, precondition_failed
 from service.fhir.registry import is_served
 from service.fhir.request_url import RequestUrlError, conditional_criteria
 from service.fhir.search import SearchQuery, parse_search
 from service.fhir.validate import require_valid
-from service.store import outbox
 from service.store import resources as store
+from service.store.errors import Conflict, StoreError, VersionMismatch
 from service.store.search import search as run_search
 from service.subscriptions import access as subscription_access
+from service.transaction_plan import new_id, target_id
 
 # Writes to these types ask for the patient to be evaluated again: clinical data, and the
 # nurse's acknowledgement/closing of alerts.
@@ -49,10 +53,23 @@ class WriteContext:
                 if p:
                     self.patients.add(p)
 
-    def flush_outbox(self, session: Session) -> None:
-        if self.patients:
-            outbox.enqueue(session, self.patients, as_of=self.as_of)
-            self.patients.clear()
+
+def fhir_error(exc: StoreError) -> FHIRError:
+    """The contract's answer to a store refusal: a stale If-Match is 412, a create that lost
+    a race is 409 (the client may retry)."""
+    if isinstance(exc, VersionMismatch):
+        return precondition_failed(str(exc))
+    if isinstance(exc, Conflict):
+        return conflict(str(exc))
+    return FHIRError.of(500, "exception", "The store refused the write")
+
+
+@contextmanager
+def _store_errors() -> Iterator[None]:
+    try:
+        yield
+    except StoreError as exc:
+        raise fhir_error(exc) from None
 
 
 def require_served(resource_type: str) -> None:
@@ -60,10 +77,6 @@ def require_served(resource_type: str) -> None:
         raise FHIRError.of(
             404, "not-supported", f"Resource type '{resource_type}' is not served here"
         )
-
-
-def new_id() -> str:
-    return str(uuid.uuid4())
 
 
 def query_items(query: str) -> list[tuple[str, str]]:
@@ -91,18 +104,33 @@ def match_ids(session: Session, resource_type: str, criteria: str) -> list[str]:
     return [str(orjson.loads(r)["id"]) for r in rows]
 
 
+def _one_match(
+    session: Session,
+    ctx: WriteContext,
+    resource_type: str,
+    criteria: str,
+    rights: tuple[Interaction, ...],
+    several: FHIRError,
+) -> str | None:
+    """The one id the criteria match (None: none), after every right in `rights` is checked,
+    so a token that lacks one cannot learn whether a record exists; `several` when more do."""
+    require_served(resource_type)
+    for right in rights:
+        ctx.principal.require(resource_type, right)
+    found = match_ids(session, resource_type, criteria)
+    if len(found) > 1:
+        raise several
+    return found[0] if found else None
+
+
 def conditional_create_match(
     session: Session, ctx: WriteContext, resource_type: str, criteria: str
 ) -> str | None:
     """The id an If-None-Exist / ifNoneExist matches, or None (create). Needs create rights
     only: the EHR feed holds write scopes, and the caller decides whether the match may be
     shown (read rights) or only acknowledged."""
-    require_served(resource_type)
-    ctx.principal.require(resource_type, "create")
-    found = match_ids(session, resource_type, criteria)
-    if len(found) > 1:
-        raise FHIRError.of(412, "duplicate", "If-None-Exist criteria match more than one resource")
-    return found[0] if found else None
+    several = FHIRError.of(412, "duplicate", "If-None-Exist criteria match more than one resource")
+    return _one_match(session, ctx, resource_type, criteria, ("create",), several)
 
 
 def conditional_update_target(
@@ -113,18 +141,14 @@ def conditional_update_target(
     Create and update rights are both required before anything is matched, so a token that
     may only create (or only update) cannot learn from the answer whether a record exists.
     """
-    require_served(resource_type)
-    ctx.principal.require(resource_type, "create")
-    ctx.principal.require(resource_type, "update")
-    found = match_ids(session, resource_type, criteria)
-    if len(found) > 1:
-        raise FHIRError.of(412, "multiple-matches", "Conditional update matches more than one")
-    if found:
-        if body_id is not None and body_id != found[0]:
+    several = FHIRError.of(412, "multiple-matches", "Conditional update matches more than one")
+    found = _one_match(session, ctx, resource_type, criteria, ("create", "update"), several)
+    if found is not None:
+        if body_id is not None and body_id != found:
             raise bad_request(
                 "The resource id does not match the resource the criteria found", ("id",)
             )
-        return found[0]
+        return found
     if body_id is not None:
         current = store.read(session, resource_type, body_id)
         if current is not None and not current.deleted:
@@ -141,20 +165,37 @@ def conditional_delete_target(
 ) -> str | None:
     """The one id the criteria match (None: nothing to delete). Deleting by criteria is a
     search: it needs search rights as well as delete rights, checked before matching."""
-    require_served(resource_type)
-    ctx.principal.require(resource_type, "search")
-    ctx.principal.require(resource_type, "delete")
-    found = match_ids(session, resource_type, criteria)
-    if len(found) > 1:
-        raise FHIRError.of(412, "multiple-matches", "Conditional delete matches more than one")
-    return found[0] if found else None
+    several = FHIRError.of(412, "multiple-matches", "Conditional delete matches more than one")
+    return _one_match(session, ctx, resource_type, criteria, ("search", "delete"), several)
 
 
-def _subscription_written(session: Session, ctx: WriteContext, stored: store.Stored) -> None:
-    """Issue 10: a Subscription's writer must be able to read what it will be sent, and is
-    recorded as its owner (re-checked at every delivery)."""
+def _write(
+    session: Session,
+    ctx: WriteContext,
+    resource_type: str,
+    resource_id: str,
+    resource: Any,
+    current: store.Stored | None,
+    *,
+    if_match: str | None = None,
+) -> tuple[store.Stored, bool]:
+    """Store one version (`current`: the row as locked, None for a new id); returns (stored,
+    created). The store's refusals become FHIR errors, the patients the write touches are
+    recorded for the outbox, and (issue 10) a Subscription's writer must be able to read what
+    it will be sent and is recorded as its owner (re-checked at every delivery)."""
+    with _store_errors():
+        stored, created = store.save(
+            session,
+            resource_type=resource_type,
+            resource_id=resource_id,
+            resource=resource,
+            if_match=if_match,
+            current=current,
+        )
+    ctx.touched(stored, current.patient_id if current else None)
     if stored.type == "Subscription":
         subscription_access.authorize_write(session, ctx.principal, stored.id, stored.json())
+    return stored, created
 
 
 def create(
@@ -180,15 +221,8 @@ def create(
             existing = store.read(session, resource_type, found)
             assert existing is not None
             return existing, 200
-    stored, _ = store.save(
-        session,
-        resource_type=resource_type,
-        resource_id=assigned_id or new_id(),
-        resource=resource,
-        current=None,  # server-generated UUID: no existing row to look up
-    )
-    ctx.touched(stored)
-    _subscription_written(session, ctx, stored)
+    # A server-generated UUID (or the planner's): no existing row to look up.
+    stored, _ = _write(session, ctx, resource_type, assigned_id or new_id(), resource, None)
     return stored, 201
 
 
@@ -214,16 +248,9 @@ def update(
     current = store.read_for_update(session, resource_type, resource_id)
     exists = current is not None and not current.deleted
     ctx.principal.require(resource_type, "update" if exists else "create")
-    stored, created = store.save(
-        session,
-        resource_type=resource_type,
-        resource_id=resource_id,
-        resource=resource,
-        if_match=if_match,
-        current=current,
+    stored, created = _write(
+        session, ctx, resource_type, resource_id, resource, current, if_match=if_match
     )
-    ctx.touched(stored, current.patient_id if current else None)
-    _subscription_written(session, ctx, stored)
     return stored, 201 if created else 200
 
 
@@ -244,8 +271,33 @@ def conditional_update(
     if body_id is not None and not isinstance(body_id, str):
         raise bad_request("The resource id must be a string", ("id",))
     target = conditional_update_target(session, ctx, resource_type, criteria, body_id)
-    rid = target or body_id or new_id()
+    rid = target_id(target, body_id)
     return update(session, ctx, resource_type, rid, {**resource, "id": rid}, if_match=if_match)
+
+
+def patch(
+    session: Session,
+    ctx: WriteContext,
+    resource_type: str,
+    resource_id: str,
+    apply: Callable[[dict[str, Any]], dict[str, Any]],
+    *,
+    if_match: str | None = None,
+) -> store.Stored:
+    """PATCH: `apply` turns the current JSON into the new one (JSON Patch or Merge Patch,
+    `service.api.patch`); the result is validated and stored like any update. If-Match is
+    checked before the patch is applied; the update then requires the version that was read,
+    so a concurrent change between the two is a 412, never a lost update."""
+    current = read(session, ctx, resource_type, resource_id)
+    with _store_errors():
+        store.check_if_match(resource_type, resource_id, current, if_match)
+    patched = apply(current.json())
+    if patched.get("id") != resource_id or patched.get("resourceType") != resource_type:
+        raise bad_request("PATCH may not change resourceType or id")
+    stored, _ = update(
+        session, ctx, resource_type, resource_id, patched, if_match=str(current.version_id)
+    )
+    return stored
 
 
 def delete(

@@ -34,6 +34,8 @@ from prometheus_client.registry import Collector
 from sqlalchemy import Engine, event, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from contract import PRIORITY_ORDER
+
 __all__ = ["CONTENT_TYPE_LATEST", "render"]
 
 
@@ -193,7 +195,7 @@ class StateCollector(Collector):
 def _by_priority(states: list[str]) -> dict[str, int]:
     import orjson
 
-    counts = {p: 0 for p in ("stat", "asap", "urgent", "routine")}
+    counts: dict[str, int] = {p: 0 for p in reversed(PRIORITY_ORDER)}  # most pressing first
     for raw in states:
         try:
             priority = orjson.loads(raw).get("priority")

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 from urllib.parse import parse_qsl
@@ -98,6 +98,17 @@ class Plan:
     @property
     def ordered(self) -> list[PlannedEntry]:
         return sorted(self.entries, key=lambda e: (ORDER[e.method], e.index))
+
+
+def new_id() -> str:
+    """The id the server gives a resource it creates: the one id assignment of the service
+    (lone POSTs and conditional updates, transaction and batch entries, the dry run)."""
+    return str(uuid.uuid4())
+
+
+def target_id(found: str | None, body_id: str | None) -> str:
+    """The id a conditional update writes: the one match, else the body's id, else a new one."""
+    return found or body_id or new_id()
 
 
 def entry_error(index: int, err: FHIRError) -> FHIRError:
@@ -201,17 +212,17 @@ def _criteria(e: PlannedEntry, text: str) -> str:
         raise bad_request(f"ifNoneExist: {exc}", (f"{e.where}.request.ifNoneExist",)) from None
 
 
-def _resolve_targets(plan: Plan, resolver: Resolver, new_id: Callable[[], str]) -> None:
+def _resolve_targets(plan: Plan, resolver: Resolver) -> None:
     for e in plan.ordered:
         if e.error is not None or e.target is None:
             continue
         try:
-            _resolve_target(e, resolver, new_id)
+            _resolve_target(e, resolver)
         except FHIRError as err:
             _fail(e, err, plan.atomic)
 
 
-def _resolve_target(e: PlannedEntry, resolver: Resolver, new_id: Callable[[], str]) -> None:
+def _resolve_target(e: PlannedEntry, resolver: Resolver) -> None:
     t = e.target
     assert t is not None
     if e.action == "skip":  # not stored; its id only serves the rewriting of references
@@ -228,7 +239,7 @@ def _resolve_target(e: PlannedEntry, resolver: Resolver, new_id: Callable[[], st
         found = resolver.update_target(
             t.resource_type, t.query, body_id if isinstance(body_id, str) else None
         )
-        e.resource_id = found or (body_id if isinstance(body_id, str) else None) or new_id()
+        e.resource_id = target_id(found, body_id if isinstance(body_id, str) else None)
     elif e.method == "DELETE" and t.shape == "search":
         found = resolver.delete_target(t.resource_type, t.query)
         e.action, e.resource_id = ("delete", found) if found else ("noop", None)
@@ -388,7 +399,6 @@ def plan_bundle(
     *,
     base: str | None,
     atomic: bool,
-    new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
 ) -> Plan:
     """Plan a transaction (`atomic`: the first problem raises, naming its entry) or a batch
     (problems are attached to their entries). Bundle-level problems always raise."""
@@ -407,7 +417,7 @@ def plan_bundle(
             plan.entries.append(
                 PlannedEntry(i, method if method in ORDER else "GET", error=entry_error(i, err))
             )
-    _resolve_targets(plan, resolver, new_id)
+    _resolve_targets(plan, resolver)
     if atomic:
         _check_overlaps(plan)
     _build_mapping(plan, base)

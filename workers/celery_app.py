@@ -12,10 +12,14 @@ from celery import Celery
 from celery.signals import worker_init, worker_process_init
 
 from service.config import get_settings
+from service.subscriptions import hook as subscription_hook
 from workers.runtime import tune_gc
 
 
 def make_celery() -> Celery:
+    # The worker writes Flags and CommunicationRequests: their Subscription notifications are
+    # recorded by the store's write hook, installed here when the worker process starts.
+    subscription_hook.install()
     settings = get_settings()
     app = Celery(
         "fhir-alerts",

@@ -1,5 +1,6 @@
-"""Evaluate one patient: load, decide, save. The only place that joins the store to the pure
-rule engine and episode logic.
+"""Evaluate one patient: read, decide, save. The only place that joins the store to the pure
+rule engine and episode logic: it reads a `PatientRecord` and the patient's records, calls
+`evaluate_record` (the same function the alert unit tests call) and applies its Plans.
 
 Everything happens in one transaction under the patient's row lock, so two workers given the
 same patient run one after the other, and the second finds nothing to change. Re-running after
@@ -19,15 +20,21 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from service import metrics
 from service.config import Settings
-from service.errors import FHIRError
 from service.fhir.registry import EVALUATED_TYPES
 from service.store import episodes as episode_store
 from service.store import outbox
 from service.store import resources as store
 from service.store.db import transaction
-from workers.alerts import AlertSettings, EpisodeState, Plan, close_if_ended, decide
-from workers.rules import evaluate, load_config
-from workers.rules.status import withdrawn
+from service.store.errors import VersionMismatch
+from workers.alerts import (
+    AlertSettings,
+    EpisodeState,
+    PatientRecord,
+    Plan,
+    engine_assessment,
+    evaluate_record,
+)
+from workers.rules import load_config
 
 log = logging.getLogger(__name__)
 
@@ -83,10 +90,8 @@ def _apply(session: Session, plan: Plan, written: list[str]) -> None:
                 resource=w.resource,
                 if_match=w.if_match,
             )
-        except FHIRError as exc:
-            if exc.status == 412:
-                raise VersionConflict(f"{w.resource_type}/{w.id}") from None
-            raise
+        except VersionMismatch:
+            raise VersionConflict(f"{w.resource_type}/{w.id}") from None
         written.append(stored.location)
     if plan.episode is not None:
         ep = plan.episode
@@ -99,24 +104,20 @@ def _apply(session: Session, plan: Plan, written: list[str]) -> None:
         )
 
 
-def _retracted(session: Session, episode: EpisodeState | None) -> frozenset[str]:
-    """Evidence of the open episode whose record is now withdrawn: entered-in-error, refuted,
-    cancelled, or deleted. Only these retract an alert (a newer normal result does not). The
-    status is read by workers.rules.status, as eligibility reads it (spec §8)."""
+def _stored_evidence(session: Session, episode: EpisodeState | None) -> dict[str, dict[str, Any]]:
+    """The open episode's evidence as stored now; deleted records are absent (the withdrawal
+    policy, workers/alerts/withdrawal.py, judges what this means)."""
     if episode is None:
-        return frozenset()
-    out: set[str] = set()
+        return {}
     by_type: dict[str, list[str]] = {}
     for ref in episode.evidence_refs:
         rtype, _, rid = ref.partition("/")
         by_type.setdefault(rtype, []).append(rid)
+    out: dict[str, dict[str, Any]] = {}
     for rtype, ids in by_type.items():
-        stored = store.read_many(session, rtype, ids)
-        for rid in ids:
-            current = stored.get(rid)
-            if current is None or withdrawn(current.json()):  # deleted, or withdrawn
-                out.add(f"{rtype}/{rid}")
-    return frozenset(out)
+        for rid, stored in store.read_many(session, rtype, ids).items():
+            out[f"{rtype}/{rid}"] = stored.json()
+    return out
 
 
 def _consumed(session: Session, patient_id: str) -> set[str]:
@@ -124,6 +125,18 @@ def _consumed(session: Session, patient_id: str) -> set[str]:
     for state in episode_store.load_closed_states(session, patient_id):
         consumed |= EpisodeState.from_json(state).evidence_refs
     return consumed
+
+
+def read_record(session: Session, patient_id: str) -> PatientRecord:
+    """What the store says about the patient's alerts (under the patient's lock)."""
+    state = episode_store.load_open(session, patient_id)
+    episode = EpisodeState.from_json(state) if state is not None else None
+    return PatientRecord(
+        episode=episode,
+        alert_resources=_current_resources(session, episode),
+        consumed=frozenset(_consumed(session, patient_id)),
+        evidence=_stored_evidence(session, episode),
+    )
 
 
 def evaluate_in_session(
@@ -139,42 +152,31 @@ def evaluate_in_session(
         time.sleep(settings.evaluation_delay_seconds)
     now = _aware(now or datetime.now(UTC))
     at = _aware(lock.as_of) if lock.as_of is not None else now
-    config = load_config()
-    asettings = alert_settings(settings)
+    config = load_config(settings.ruleset)
 
-    state = episode_store.load_open(session, patient_id)
-    episode = EpisodeState.from_json(state) if state is not None else None
-    current = _current_resources(session, episode)
-    consumed = _consumed(session, patient_id)
-    events: list[str] = []
-    written: list[str] = []
-
-    if episode is not None:
-        closing = close_if_ended(episode, current, now=now, settings=asettings)
-        if closing is not None:
-            _apply(session, closing, written)
-            events.extend(closing.events)
-            consumed |= episode.evidence_refs
-            episode, current = None, []
-
+    record = read_record(session, patient_id)
     since = at - timedelta(days=config.lookback_days)
     records = store.load_patient_records(
         session, patient_id, types=EVALUATED_TYPES, observations_since=_naive(since)
     )
-    assessment = evaluate(
-        f"Patient/{patient_id}", records, at, config=config, consumed=frozenset(consumed)
-    )
-    for note in assessment.notes:
-        log.info("Patient/%s evaluation note: %s", patient_id, note)
-    plan = decide(
-        assessment,
-        episode,
-        current,
+    decision = evaluate_record(
+        record,
+        engine_assessment(f"Patient/{patient_id}", records, at, config),
         now=now,
-        settings=asettings,
+        config=config,
+        settings=alert_settings(settings),
         new_id=lambda: str(uuid.uuid4()),
-        retracted=_retracted(session, episode),
     )
+    for note in decision.assessment.notes:
+        log.info("Patient/%s evaluation note: %s", patient_id, note)
+    events: list[str] = []
+    written: list[str] = []
+    episode = record.episode
+    if decision.closing is not None:
+        _apply(session, decision.closing, written)
+        events.extend(decision.closing.events)
+        episode = None
+    plan = decision.plan
     if plan.writes or plan.episode != episode:
         _apply(session, plan, written)
     events.extend(plan.events)

@@ -1,5 +1,10 @@
 """Celery tasks. They take ids, re-read state and are idempotent: running one twice, late, or
-after a crash changes nothing that running it once did not."""
+after a crash changes nothing that running it once did not.
+
+Settings come from one place: a task delivered by the broker runs with the worker process's
+own (`get_settings()`, read once from the environment, as `celery_app` is); the embedded
+bootstrap, which applies the same task in-process, passes its app's Settings with the call.
+Nothing is configured into a module global."""
 
 from __future__ import annotations
 
@@ -14,18 +19,6 @@ from workers.evaluation import evaluate_patient as run_evaluation
 
 RETRYABLE = (OperationalError, DBAPIError, VersionConflict)
 
-_configured: Settings | None = None
-
-
-def configure(settings: Settings) -> None:
-    """The embedded server hands its own settings to the in-process worker."""
-    global _configured
-    _configured = settings
-
-
-def _settings() -> Settings:
-    return _configured or get_settings()
-
 
 @celery_app.task(  # type: ignore[untyped-decorator]
     bind=True,
@@ -39,8 +32,11 @@ def _settings() -> Settings:
     max_retries=12,
     ignore_result=True,
 )
-def evaluate_patient(self: Task, patient_id: str, upto: int | None = None) -> list[str]:
-    settings = _settings()
+def evaluate_patient(
+    self: Task, patient_id: str, upto: int | None = None, settings: Settings | None = None
+) -> list[str]:
+    """`settings`: the embedded app's, given in-process (never sent through a broker)."""
+    settings = settings or get_settings()
     outcome = run_evaluation(
         session_factory(settings.resolved_database_url),
         patient_id,

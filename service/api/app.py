@@ -1,7 +1,8 @@
 """The FastAPI application: routes, FHIR error handling, and the relay's life cycle.
 
-`create_app` takes the evaluation dispatcher from its caller (the CLI bootstrap or a test):
-with a broker the relay publishes Celery tasks by name; embedded, it runs them in-process.
+`create_app` takes the evaluation dispatcher and the dry run's evaluator from its caller (the
+composition root `workers.embedded.build_app`, or a test): with a broker the relay publishes
+Celery tasks by name; embedded, it runs them in-process. The service never imports worker code.
 """
 
 from __future__ import annotations
@@ -27,10 +28,14 @@ from service.api.guard import RequestGuard
 from service.api.openapi import install_openapi
 from service.api.responses import fhir_response
 from service.config import Settings
+from service.dry_run import Evaluator
 from service.errors import FHIRError, Issue, operation_outcome
+from service.interactions import fhir_error
 from service.relay import CeleryDispatcher, Dispatcher, Relay
 from service.store.db import session_factory
+from service.store.errors import StoreError
 from service.store.migrate import upgrade
+from service.subscriptions import hook as subscription_hook
 from service.web import routes as web_routes
 
 log = logging.getLogger(__name__)
@@ -44,6 +49,13 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(FHIRError)
     async def _fhir_error(_request: Request, exc: FHIRError) -> Response:
         return fhir_response(exc.operation_outcome(), exc.status, exc.headers)
+
+    @app.exception_handler(StoreError)
+    async def _store_error(_request: Request, exc: StoreError) -> Response:
+        # The store's own refusals (stale If-Match, lost create race), mapped once
+        # (interactions.fhir_error); interactions already translate what they raise.
+        err = fhir_error(exc)
+        return fhir_response(err.operation_outcome(), err.status, err.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> Response:
@@ -91,6 +103,7 @@ def create_app(
     settings: Settings,
     *,
     dispatcher: Dispatcher | None = None,
+    evaluator: Evaluator | None = None,
     start_relay: bool = True,
     migrate: bool = True,
 ) -> FastAPI:
@@ -100,6 +113,7 @@ def create_app(
     if migrate:
         upgrade(url)
     factory = session_factory(url)
+    subscription_hook.install(settings)  # the store's write hook: Subscriptions, notifications
     if dispatcher is None and settings.broker_url:
         dispatcher = CeleryDispatcher(settings.broker_url, settings.broker_visibility_timeout)
     relay = (
@@ -133,6 +147,7 @@ def create_app(
     app.state.session_factory = factory
     app.state.jwt_secret = settings.signing_secret()
     app.state.relay = relay
+    app.state.evaluator = evaluator  # None: $evaluate answers 501 (no evaluator composed in)
     _install_error_handlers(app)
 
     @app.middleware("http")

@@ -1,6 +1,8 @@
-"""The CapabilityStatement, generated from the routes that exist and the search registry, so
-it cannot claim more (or less) than the server does: an interaction is listed only when its
-route is mounted, a search parameter, sort key or include only when the parser accepts it."""
+"""The CapabilityStatement. Derived, so they follow the code: the interactions (one per mounted
+route of `fhir_routes`), the `$evaluate` operation (only when its route is mounted and the app
+was given an evaluator), and the search parameters, sort keys and includes (from the search
+registry the parser uses). Declared here by hand, and kept true by tests only: versioning,
+conditional read, security, formats and the documentation texts."""
 
 from __future__ import annotations
 
@@ -32,6 +34,7 @@ _TYPE_ROUTES: dict[tuple[str, str], str] = {
 _CONDITIONAL_UPDATE = ("PUT", "/fhir/{rtype}")
 _CONDITIONAL_DELETE = ("DELETE", "/fhir/{rtype}")
 _SYSTEM_BUNDLE = ("POST", "/fhir")
+_EVALUATE = ("POST", "/fhir/$evaluate")
 # Search parameters every type takes (listed once, at rest level).
 _COMMON = ("_id", "_lastUpdated")
 RESULT_PARAMETERS_DOC = (
@@ -85,8 +88,9 @@ def _resource(rtype: str, have: set[tuple[str, str]]) -> dict[str, Any]:
 
 
 def capability_statement(
-    base_url: str, routes: Iterable[BaseRoute] | None = None
+    base_url: str, routes: Iterable[BaseRoute] | None = None, *, evaluate: bool = True
 ) -> dict[str, Any]:
+    """`evaluate`: the app can answer `$evaluate` (an evaluator was composed in)."""
     if routes is None:
         from service.api import fhir_routes
 
@@ -118,16 +122,17 @@ def capability_statement(
         {"name": "_count", "type": "number"},
         {"name": "_offset", "type": "number"},
     ]
-    rest["operation"] = [
-        {
-            "name": "evaluate",
-            "definition": "https://fhir-alerts.example.org/fhir/OperationDefinition/evaluate",
-            "documentation": (
-                "Dry run: POST a Bundle (optional asOf) and get back the Flags and "
-                "CommunicationRequests it would produce; nothing is stored."
-            ),
-        }
-    ]
+    if evaluate and _EVALUATE in have:
+        rest["operation"] = [
+            {
+                "name": "evaluate",
+                "definition": "https://fhir-alerts.example.org/fhir/OperationDefinition/evaluate",
+                "documentation": (
+                    "Dry run: POST a Bundle (optional asOf) and get back the Flags and "
+                    "CommunicationRequests it would produce; nothing is stored."
+                ),
+            }
+        ]
     statement: dict[str, Any] = {
         "resourceType": "CapabilityStatement",
         "status": "active",

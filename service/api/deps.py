@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -11,8 +9,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from service.auth import Principal, from_authorization_header, server_audiences
 from service.config import Settings
+from service.dry_run import Evaluator
 from service.errors import FHIRError
-from service.store.db import transaction
+from service.unit_of_work import UnitOfWork
 
 
 def get_settings(request: Request) -> Settings:
@@ -42,22 +41,22 @@ FactoryDep = Annotated[sessionmaker[Session], Depends(get_factory)]
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
-class UnitOfWork:
-    """Opens a transaction per call and nudges the relay after each commit."""
-
-    def __init__(self, request: Request) -> None:
-        self._factory: sessionmaker[Session] = request.app.state.session_factory
-        self._relay = getattr(request.app.state, "relay", None)
-
-    @contextmanager
-    def __call__(self) -> Iterator[Session]:
-        with transaction(self._factory) as session:
-            yield session
-        if self._relay is not None:
-            self._relay.nudge()
+def get_unit_of_work(request: Request) -> UnitOfWork:
+    """Writes commit with their outbox rows, then nudge this process's relay (if it runs one)."""
+    relay = getattr(request.app.state, "relay", None)
+    return UnitOfWork(
+        request.app.state.session_factory,
+        after_commit=relay.nudge if relay is not None else None,
+    )
 
 
-UnitOfWorkDep = Annotated[UnitOfWork, Depends(UnitOfWork)]
+def get_evaluator(request: Request) -> Evaluator | None:
+    """The dry run's rule evaluation, handed to `create_app` by the composition root."""
+    return getattr(request.app.state, "evaluator", None)
+
+
+UnitOfWorkDep = Annotated[UnitOfWork, Depends(get_unit_of_work)]
+EvaluatorDep = Annotated[Evaluator | None, Depends(get_evaluator)]
 
 
 async def read_body(request: Request, settings: Settings, *, patch: bool = False) -> bytes:
@@ -77,6 +76,11 @@ async def read_body(request: Request, settings: Settings, *, patch: bool = False
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise FHIRError.of(413, "too-costly", f"The body is larger than {limit} bytes")
+    return await read_limited(request, limit)
+
+
+async def read_limited(request: Request, limit: int) -> bytes:
+    """The body as it streams in, refused (413) as soon as it passes `limit` bytes."""
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)

@@ -1,18 +1,27 @@
-"""FHIR REST routes. Thin: read the request, call an interaction, shape the response."""
+"""FHIR REST routes. Thin: read the request, call an interaction inside a unit of work (which
+writes the outbox on commit), shape the response."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode
 
-import orjson
 from fastapi import APIRouter, Request, Response
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
-from service import bundles, interactions, searching
-from service.api.deps import FactoryDep, PrincipalDep, SettingsDep, UnitOfWorkDep, read_body
+from service import bundles, dry_run, history, interactions, searching
+from service.api.deps import (
+    EvaluatorDep,
+    FactoryDep,
+    PrincipalDep,
+    SettingsDep,
+    UnitOfWorkDep,
+    read_body,
+    read_limited,
+)
 from service.api.patch import PATCH_TYPES, patch_document
 from service.api.responses import fhir_response, stored_response
 from service.auth import Principal
@@ -22,10 +31,20 @@ from service.fhir.index import parse_instant
 from service.fhir.validate import parse_json
 from service.fhir.wellformed import instant_problem
 from service.interactions import WriteContext
-from service.store import resources as store
 from service.store.db import transaction
 
 router = APIRouter(prefix="/fhir")
+T = TypeVar("T")
+
+
+async def _reading(factory: sessionmaker[Session], work: Callable[[Session], T]) -> T:
+    """`work(session)` in a read-only transaction, off the event loop."""
+
+    def run() -> T:
+        with transaction(factory) as session:
+            return work(session)
+
+    return await run_in_threadpool(run)
 
 
 def _storable_version(vid: str) -> bool:
@@ -95,18 +114,21 @@ async def evaluate(
     request: Request,
     settings: SettingsDep,
     principal: PrincipalDep,
+    evaluator: EvaluatorDep,
     asOf: str | None = None,
 ) -> Response:
-    from workers.dry_run import evaluate_bundle  # pure rules + alerts; stores nothing
-
+    """Dry run (service.dry_run): nothing is stored; the rules run in the evaluator the
+    composition root handed to `create_app`."""
     principal.require("Flag", "read")
     principal.require("CommunicationRequest", "read")
+    if evaluator is None:
+        raise FHIRError.of(501, "not-supported", "$evaluate is not available on this server")
     body = parse_json(await read_body(request, settings))
     if not isinstance(body, dict) or body.get("resourceType") != "Bundle":
         # Judging a lone resource would answer an empty Bundle: a silent "no alerts".
         raise bad_request("$evaluate takes a Bundle", ("resourceType",))
     at = _instant(asOf) if asOf is not None else None
-    result = await run_in_threadpool(evaluate_bundle, body, at, settings.oncology_team)
+    result = await run_in_threadpool(dry_run.evaluate_bundle, body, at, evaluator)
     return fhir_response(result)
 
 
@@ -121,11 +143,11 @@ async def _search(
     q = searching.parse(principal, rtype, items, settings)  # 404/403/400 before any SQL
     base = fhir_base(request)
 
-    def run() -> dict[str, Any]:
-        with transaction(factory) as session:
-            return searching.run(session, principal, q, base=base, settings=settings)
-
-    return fhir_response(await run_in_threadpool(run))
+    return fhir_response(
+        await _reading(
+            factory, lambda s: searching.run(s, principal, q, base=base, settings=settings)
+        )
+    )
 
 
 @router.get("/{rtype}")
@@ -157,14 +179,7 @@ async def _form_items(request: Request, settings: Settings) -> list[tuple[str, s
     other body would be silently ignored, turning a filtered search into "everything"),
     within the body size limit."""
     ctype = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    limit = settings.max_body_bytes
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise FHIRError.of(413, "too-costly", f"The body is larger than {limit} bytes")
-        chunks.append(chunk)
-    body = b"".join(chunks)
+    body = await read_limited(request, settings.max_body_bytes)
     if not body.strip():
         return []
     if ctype != "application/x-www-form-urlencoded":
@@ -205,13 +220,9 @@ async def create(
     criteria = request.headers.get("if-none-exist") or (urlencode(query) if query else None)
     ctx = _ctx(principal, settings, as_of)
 
-    def run() -> tuple[store.Stored, int]:
-        with uow() as session:
-            stored, status = interactions.create(session, ctx, rtype, body, if_none_exist=criteria)
-            ctx.flush_outbox(session)
-        return stored, status
-
-    stored, status = await run_in_threadpool(run)
+    stored, status = await run_in_threadpool(
+        uow.run, ctx, lambda s: interactions.create(s, ctx, rtype, body, if_none_exist=criteria)
+    )
     if status == 200 and not principal.allows(rtype, "read"):
         # The criteria matched an existing resource, and this token may create but not read:
         # acknowledge the match (its location), never show the record.
@@ -232,12 +243,7 @@ async def read(
     factory: FactoryDep,
 ) -> Response:
     ctx = _ctx(principal, settings)
-
-    def run() -> store.Stored:
-        with transaction(factory) as session:
-            return interactions.read(session, ctx, rtype, rid)
-
-    stored = await run_in_threadpool(run)
+    stored = await _reading(factory, lambda s: interactions.read(s, ctx, rtype, rid))
     inm = request.headers.get("if-none-match")
     if inm and inm.strip() in (stored.etag, f'"{stored.version_id}"'):
         return Response(status_code=304, headers={"ETag": stored.etag})
@@ -258,12 +264,9 @@ async def vread(
         interactions.require_served(rtype)
         principal.require(rtype, "read")
         raise FHIRError.of(404, "not-found", "That version is not known")
-
-    def run() -> store.Stored:
-        with transaction(factory) as session:
-            return interactions.vread(session, ctx, rtype, rid, vid)
-
-    return stored_response(await run_in_threadpool(run))
+    return stored_response(
+        await _reading(factory, lambda s: interactions.vread(s, ctx, rtype, rid, vid))
+    )
 
 
 @router.get("/{rtype}/{rid}/_history")
@@ -275,38 +278,11 @@ async def instance_history(
     principal: PrincipalDep,
     factory: FactoryDep,
 ) -> Response:
-    _ctx(principal, settings)
+    ctx = _ctx(principal, settings)
     base = fhir_base(request)
-
-    def run() -> dict[str, Any]:
-        with transaction(factory) as session:
-            interactions.require_served(rtype)
-            principal.require(rtype, "read")
-            versions = store.history(session, rtype, rid)
-            if not versions:
-                raise FHIRError.of(404, "not-found", f"{rtype}/{rid} is not known")
-            entries = []
-            for v in versions:
-                entry: dict[str, Any] = {
-                    "fullUrl": f"{base}/{rtype}/{rid}",
-                    "request": {"method": v.method, "url": f"{rtype}/{rid}"},
-                    "response": {
-                        "status": "200 OK" if not v.deleted else "204 No Content",
-                        "etag": f'W/"{v.version_id}"',
-                        "lastModified": store.fhir_instant(v.last_updated),
-                    },
-                }
-                if v.content:
-                    entry["resource"] = orjson.loads(v.content)
-                entries.append(entry)
-            return {
-                "resourceType": "Bundle",
-                "type": "history",
-                "total": len(entries),
-                "entry": entries,
-            }
-
-    return fhir_response(await run_in_threadpool(run))
+    return fhir_response(
+        await _reading(factory, lambda s: history.instance_history(s, ctx, rtype, rid, base=base))
+    )
 
 
 @router.put("/{rtype}/{rid}")
@@ -324,13 +300,9 @@ async def update(
     ctx = _ctx(principal, settings, as_of)
     if_match = request.headers.get("if-match")
 
-    def run() -> tuple[store.Stored, int]:
-        with uow() as session:
-            result = interactions.update(session, ctx, rtype, rid, body, if_match=if_match)
-            ctx.flush_outbox(session)
-        return result
-
-    stored, status = await run_in_threadpool(run)
+    stored, status = await run_in_threadpool(
+        uow.run, ctx, lambda s: interactions.update(s, ctx, rtype, rid, body, if_match=if_match)
+    )
     return stored_response(stored, status, base=fhir_base(request), location=status == 201)
 
 
@@ -346,15 +318,12 @@ async def conditional_update(
     ctx = _ctx(principal, settings, parse_as_of(request.query_params.get("asOf"), settings))
     if_match = request.headers.get("if-match")
 
-    def run() -> tuple[store.Stored, int]:
-        with uow() as session:
-            result = interactions.conditional_update(
-                session, ctx, rtype, urlencode(query), body, if_match=if_match
-            )
-            ctx.flush_outbox(session)
-        return result
-
-    stored, status = await run_in_threadpool(run)
+    criteria = urlencode(query)
+    stored, status = await run_in_threadpool(
+        uow.run,
+        ctx,
+        lambda s: interactions.conditional_update(s, ctx, rtype, criteria, body, if_match=if_match),
+    )
     return stored_response(stored, status, base=fhir_base(request), location=status == 201)
 
 
@@ -380,21 +349,14 @@ async def patch(
     ctx = _ctx(principal, settings)
     if_match = request.headers.get("if-match")
 
-    def run() -> tuple[store.Stored, int]:
-        with uow() as session:
-            current = interactions.read(session, ctx, rtype, rid)
-            store.check_if_match(current, if_match)
-            patched = patch_document(ctype, current.json(), ops)
-            if patched.get("id") != rid or patched.get("resourceType") != rtype:
-                raise bad_request("PATCH may not change resourceType or id")
-            result = interactions.update(
-                session, ctx, rtype, rid, patched, if_match=str(current.version_id)
-            )
-            ctx.flush_outbox(session)
-        return result
+    def apply(doc: dict[str, Any]) -> dict[str, Any]:
+        return patch_document(ctype, doc, ops)
 
-    stored, _ = await run_in_threadpool(run)
-    return stored_response(stored)
+    return stored_response(
+        await run_in_threadpool(
+            uow.run, ctx, lambda s: interactions.patch(s, ctx, rtype, rid, apply, if_match=if_match)
+        )
+    )
 
 
 @router.delete("/{rtype}/{rid}")
@@ -403,12 +365,7 @@ async def delete(
 ) -> Response:
     ctx = _ctx(principal, settings)
 
-    def run() -> None:
-        with uow() as session:
-            interactions.delete(session, ctx, rtype, rid)
-            ctx.flush_outbox(session)
-
-    await run_in_threadpool(run)
+    await run_in_threadpool(uow.run, ctx, lambda s: interactions.delete(s, ctx, rtype, rid))
     return Response(status_code=204)
 
 
@@ -424,10 +381,8 @@ async def conditional_delete(
         raise bad_request("DELETE needs Type/id, or search criteria for a conditional delete")
     ctx = _ctx(principal, settings)
 
-    def run() -> None:
-        with uow() as session:
-            interactions.conditional_delete(session, ctx, rtype, urlencode(query))
-            ctx.flush_outbox(session)
-
-    await run_in_threadpool(run)
+    criteria = urlencode(query)
+    await run_in_threadpool(
+        uow.run, ctx, lambda s: interactions.conditional_delete(s, ctx, rtype, criteria)
+    )
     return Response(status_code=204)

@@ -127,4 +127,6 @@ async def delivery_log(
 
 @router.get("/fhir/metadata")
 def metadata(request: Request) -> Response:
-    return fhir_response(capability_statement(str(request.base_url).rstrip("/") + "/fhir"))
+    evaluate = getattr(request.app.state, "evaluator", None) is not None
+    base = str(request.base_url).rstrip("/") + "/fhir"
+    return fhir_response(capability_statement(base, evaluate=evaluate))

@@ -2,7 +2,7 @@
 (`[{"op": "replace", "path": "/status", "value": "completed"}]`) and the usual edits, and JSON
 Merge Patch (RFC 7396, `{"status": "completed"}`, what fhirpy's `resource.patch()` sends).
 
-Pure functions on plain JSON; the route validates the result like any update. A client's
+Pure functions on plain JSON; `interactions.patch` stores the result like any update. A client's
 pointer or index that cannot apply is a 422 naming the operation, never an exception.
 """
 

@@ -18,8 +18,8 @@ import orjson
 
 from service.fhir.index import parse_instant
 from service.files import DATA_SUFFIXES
+from service.replay.expectations import EXPECT_SUFFIX
 
-EXPECT_SUFFIX = ".expect.json"
 _DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 AS_OF_HELP = "an ISO datetime (2026-06-01T12:00:00Z) or a date (2026-06-01 = 12:00 UTC that day)"
 

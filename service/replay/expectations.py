@@ -21,17 +21,23 @@ from typing import Any
 
 import orjson
 
+from contract import (
+    EVIDENCE_FOR_NAME,
+    FINDING_EXTENSION_NAME,
+    FLAG_DETAIL_URL,
+    PRIORITY_ORDER,
+    RED_FLAG_EXTENSION_NAME,
+    extension_url_suffix,
+)
 from service.fhir.index import parse_date_range
 
-# The alert contract (clinical-rules §6-7; spelled once in workers/alerts/codes.py, which the
-# service layer does not import). A test checks that these stay equal.
-FLAG_DETAIL_URL = "http://hl7.org/fhir/StructureDefinition/flag-detail"
-RED_FLAG_URL_SUFFIX = "/StructureDefinition/red-flag"
-FINDING_URL_SUFFIX = "/StructureDefinition/alert-finding"
-EVIDENCE_FOR_URL_SUFFIX = "/StructureDefinition/evidence-for"  # on a flag-detail Reference
+# Our extensions are matched by their tail, so a server deployed under another base URL is
+# judged by the same files (the names are the alert contract's, in `contract`).
+RED_FLAG_URL_SUFFIX = extension_url_suffix(RED_FLAG_EXTENSION_NAME)
+FINDING_URL_SUFFIX = extension_url_suffix(FINDING_EXTENSION_NAME)
+EVIDENCE_FOR_URL_SUFFIX = extension_url_suffix(EVIDENCE_FOR_NAME)  # on a flag-detail Reference
 
 EXPECT_SUFFIX = ".expect.json"
-PRIORITIES = ("routine", "urgent", "asap", "stat")
 _PATIENT_KEYS = frozenset(
     {"patient", "alert", "priority", "findings", "redFlags", "evidence", "note"}
 )
@@ -137,8 +143,8 @@ def parse_patient(item: Any, source: str, where: str) -> PatientExpectation:
     if not isinstance(alert, bool):
         raise ExpectationError(f"{where}.alert: must be true or false")
     priority = item.get("priority")
-    if priority is not None and priority not in PRIORITIES:
-        raise ExpectationError(f"{where}.priority: must be one of {', '.join(PRIORITIES)}")
+    if priority is not None and priority not in PRIORITY_ORDER:
+        raise ExpectationError(f"{where}.priority: must be one of {', '.join(PRIORITY_ORDER)}")
     return PatientExpectation(
         patient=ref,
         alert=alert,

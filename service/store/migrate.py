@@ -28,7 +28,7 @@ def upgrade(url: str) -> None:
     """Upgrade to head. On PostgreSQL, API processes and workers starting together on a fresh
     database take turns (an advisory lock): the first migrates, the others find it done,
     instead of racing to CREATE the same tables."""
-    if True:
+    if not url.startswith("postgresql"):
         command.upgrade(alembic_config(url), "head")
         return
     engine = create_engine(url, poolclass=NullPool)

@@ -96,10 +96,16 @@ def requeue_dispatched(session: Session, *, before: datetime) -> int:
 
 def complete(session: Session, patient_id: str, upto: int | None) -> datetime | None:
     """Called inside the evaluation's transaction: the rows it covered are done. Returns when
-    the oldest of them was written (for the write→alert delay), None if there were none."""
+    the oldest of them was written (for the write→alert delay), None if there were none.
+
+    With `upto` (a relay's hand-off), only rows that had been handed out are covered: a write
+    that took a lower id but committed after the hand-off (ids are taken at insert, rows become
+    visible at commit) may not have been seen by this evaluation's reads, so its row stays and
+    is handed out on its own.
+    """
     covered = Outbox.patient_id == patient_id
     if upto is not None:
-        covered = and_(covered, Outbox.pk <= upto)
+        covered = and_(covered, Outbox.pk <= upto, Outbox.dispatched_at.is_not(None))
     oldest = session.scalar(select(func.min(Outbox.created_at)).where(covered))
     session.execute(delete(Outbox).where(covered))
     return oldest

@@ -14,12 +14,13 @@ from typing import Any
 
 import orjson
 from sqlalchemy import Connection, Table, bindparam, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from service.errors import FHIRError
 from service.fhir.index import extract, normalize_string
+from service.store.errors import Conflict, VersionMismatch
+from service.store.hooks import save_hook
 from service.store.models import Resource, ResourceString, ResourceToken, ResourceVersion
-from service.subscriptions.hook import on_save
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,18 +87,19 @@ def read_many(session: Session, resource_type: str, ids: Iterable[str]) -> dict[
     return {r.id: Stored(*r) for r in rows if not r.deleted}
 
 
-def check_if_match(current: Stored | None, if_match: str | None) -> None:
-    """412 when the client's version is not the current one (optimistic locking)."""
+def check_if_match(
+    resource_type: str, resource_id: str, current: Stored | None, if_match: str | None
+) -> None:
+    """`VersionMismatch` when the writer's version is not the current one (optimistic
+    locking); the FHIR layer answers it with 412."""
     if if_match is None:
         return
     wanted = if_match.strip().removeprefix("W/").strip('"')
     if current is None or current.deleted:
-        raise FHIRError.of(412, "conflict", "If-Match given but the resource does not exist")
+        raise VersionMismatch(resource_type, resource_id, expected=wanted, current=None)
     if wanted != str(current.version_id):
-        raise FHIRError.of(
-            412,
-            "conflict",
-            f"Version conflict: If-Match {wanted} but the current version is {current.version_id}",
+        raise VersionMismatch(
+            resource_type, resource_id, expected=wanted, current=current.version_id
         )
 
 
@@ -179,10 +181,14 @@ def save(
     several times the FHIR validation). `current` is the row as the caller already locked it
     with `read_for_update` (None for an id the server just generated); by default it is
     looked up and locked here.
+
+    Raises `VersionMismatch` (if_match is not the current version) and `Conflict` (a
+    concurrent transaction created the same resource first); whatever the installed write
+    hook raises (a Subscription it refuses) passes through.
     """
     if current is _Lookup.LOOKUP:
         current = read_for_update(session, resource_type, resource_id)
-    check_if_match(current, if_match)
+    check_if_match(resource_type, resource_id, current, if_match)
     now = now or utcnow()
     version = (current.version_id + 1) if current is not None else 1
     meta = dict(resource.get("meta") or {})
@@ -191,7 +197,7 @@ def save(
     # resourceType and id first, as FHIR servers conventionally serve them
     ordered: dict[str, Any] = {"resourceType": resource_type, "id": resource_id, "meta": meta}
     ordered.update({k: v for k, v in resource.items() if k not in ordered})
-    ordered = on_save(
+    ordered = save_hook()(
         session,
         resource_type=resource_type,
         resource_id=resource_id,
@@ -216,7 +222,12 @@ def save(
     key = {"k_type": resource_type, "k_id": resource_id}
     conn = session.connection()
     if current is None:
-        conn.execute(_INSERT_RESOURCE, {"type": resource_type, "id": resource_id, **values})
+        try:
+            conn.execute(_INSERT_RESOURCE, {"type": resource_type, "id": resource_id, **values})
+        except IntegrityError:
+            # PostgreSQL: another transaction inserted this id after our lookup and committed
+            # while we waited on its row; this transaction is aborted and must roll back.
+            raise Conflict(resource_type, resource_id) from None
     else:
         conn.execute(_DELETE_TOKENS, key)
         if resource_type == "Patient":  # the only type with string search values

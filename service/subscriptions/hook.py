@@ -1,4 +1,5 @@
-"""What Subscriptions do when the store writes a version (called from `resources.save`).
+"""What Subscriptions do when the store writes a version (the store's write hook, installed
+by `install` when a process starts; `resources.save` calls it).
 
 Runs inside the writer's transaction, before the version's JSON is serialised:
 
@@ -13,14 +14,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 import orjson
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from service.config import Settings
 from service.errors import FHIRError, Issue
 from service.fhir.index import extract, parse_date_range
+from service.store.hooks import install_save_hook
 from service.store.models import Resource
 from service.subscriptions import deliveries, endpoint_policy
 from service.subscriptions.channel import parse_channel, take_secret
@@ -32,6 +36,14 @@ from service.subscriptions.settings import allow_list
 COLLECTING = ("active", "error")
 
 
+def install(settings: Settings | None = None) -> None:
+    """Register `on_save` as the store's write hook. Called by every process that writes
+    resources, when it starts: the API (`create_app`) and the Celery worker (`celery_app`).
+    `settings`: the process's own; their endpoint-policy exceptions
+    (`subscription_allowed_hosts`) apply to Subscription writes besides the environment's."""
+    install_save_hook(partial(on_save, settings=settings))
+
+
 def on_save(
     session: Session,
     *,
@@ -41,12 +53,18 @@ def on_save(
     resource: dict[str, Any],
     previous: bytes | None,
     now: datetime,
+    settings: Settings | None = None,
 ) -> dict[str, Any]:
     """Returns the resource to store (changed only for Subscriptions). `previous` is the
     current version's JSON, None when there is none (or it is deleted)."""
     if resource_type == "Subscription":
         return accept(
-            session, resource_id=resource_id, resource=resource, previous=previous, now=now
+            session,
+            resource_id=resource_id,
+            resource=resource,
+            previous=previous,
+            now=now,
+            settings=settings,
         )
     if resource_type in SUBSCRIBABLE_TYPES:
         record(
@@ -111,6 +129,7 @@ def accept(
     resource: dict[str, Any],
     previous: bytes | None,
     now: datetime,
+    settings: Settings | None = None,
 ) -> dict[str, Any]:
     body, secret, issues = take_secret(resource)
     if not isinstance(body.get("reason"), str) or not body["reason"].strip():
@@ -138,7 +157,7 @@ def accept(
     if channel is not None and status in ("requested", "active"):
         # SSRF: the URL alone here (no DNS inside a transaction); names are resolved and
         # checked again before every delivery. Server-set `error` and client `off` send nothing.
-        refused = endpoint_policy.check(channel.endpoint, None, allow_list())
+        refused = endpoint_policy.check(channel.endpoint, None, allow_list(settings))
         if refused is not None:
             issues.append(
                 Issue(

@@ -6,8 +6,8 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from service.errors import FHIRError
 from service.store import resources as store
+from service.store.errors import VersionMismatch
 
 
 def put_in_error(session: Session, subscription_id: str, reason: str, *, now: datetime) -> bool:
@@ -31,9 +31,7 @@ def put_in_error(session: Session, subscription_id: str, reason: str, *, now: da
                 if_match=str(current.version_id),
                 now=now,
             )
-        except FHIRError as exc:
-            if exc.status == 412:  # the client changed it meanwhile: judge the new version
-                continue
-            raise
+        except VersionMismatch:  # the client changed it meanwhile: judge the new version
+            continue
         return True
     return False

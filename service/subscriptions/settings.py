@@ -38,22 +38,15 @@ class DeliverySettings(BaseSettings):
         return self.timeout_seconds * 3 + 30
 
 
-_configured_hosts = ""
-
-
-def configure(settings: Settings) -> None:
-    """The app's own settings (an API process at start-up, the embedded worker): their
-    exceptions apply besides the environment's."""
-    global _configured_hosts
-    _configured_hosts = settings.subscription_allowed_hosts
-
-
-def allow_list() -> AllowList:
+def allow_list(settings: Settings | None = None) -> AllowList:
     """The endpoint policy's exceptions: `ALERTS_SUBSCRIPTION_ALLOWED_HOSTS`
     (`Settings.subscription_allowed_hosts`), read when used like the delivery settings so the
     API judging a write and every worker judging a delivery apply the same exceptions, plus
-    those of the settings this process was configured with."""
-    return parse_allow_list(f"{Settings().subscription_allowed_hosts},{_configured_hosts}")
+    those of `settings`, the caller's own (passed by whoever composed it: the API app installs
+    the write hook with its Settings, the embedded bootstrap passes them to the delivery task).
+    Nothing is configured into a module global."""
+    configured = settings.subscription_allowed_hosts if settings is not None else ""
+    return parse_allow_list(f"{Settings().subscription_allowed_hosts},{configured}")
 
 
 def retry_delay(failures: int, *, base: float, cap: float) -> float:

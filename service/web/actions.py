@@ -1,10 +1,11 @@
 """Acknowledge and close: the nurse's two writes, through the API's own FHIR update path.
 
 Each is `interactions.update` inside a UnitOfWork, exactly like `PUT /fhir/{type}/{id}`: scope
-checks, validation, a new version, and an outbox row in the same transaction (so the worker
-re-evaluates the patient), then a nudge to the relay. If-Match carries the version the nurse was
-shown: when the alert changed in between (new evidence, a colleague acted), the write is
-refused and the nurse sees the alert as it is now instead of acting on a stale picture.
+checks, validation, a new version, and (written by the unit of work on commit) an outbox row in
+the same transaction, so the worker re-evaluates the patient, then a nudge to the relay.
+If-Match carries the version the nurse was shown: when the alert changed in between (new
+evidence, a colleague acted), the write is refused and the nurse sees the alert as it is now
+instead of acting on a stale picture.
 """
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from contract import ACK_NOTE_TEXT, OPEN_COMMUNICATION_STATUSES
 from service import interactions
-from service.api.deps import UnitOfWork
 from service.errors import FHIRError
 from service.interactions import WriteContext
-from service.web.codes import ACK_NOTE_TEXT, OPEN_COMMUNICATION_STATUSES
+from service.unit_of_work import UnitOfWork
 from service.web.extract import parse_when
 
 Outcome = Literal["acknowledged", "closed", "already", "conflict", "gone", "forbidden", "failed"]
@@ -38,13 +39,12 @@ def _write(
     done: Outcome,
 ) -> Outcome:
     try:
-        with uow() as session:
+        with uow(ctx) as session:
             current = interactions.read(session, ctx, rtype, rid)
             body = change(current.json(), ctx.principal.subject)
             if body is None:
                 return "already"
             interactions.update(session, ctx, rtype, rid, body, if_match=version)
-            ctx.flush_outbox(session)
     except FHIRError as exc:
         if exc.status == 412:
             return "conflict"

@@ -10,13 +10,17 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from contract import PRIORITY_ORDER
+
 JSON = Mapping[str, Any]
-PRIORITY_RANK = {"stat": 0, "asap": 1, "urgent": 2, "routine": 3}
 PRIORITY_WORD = {"stat": "STAT", "asap": "ASAP", "urgent": "Urgent", "routine": "Routine"}
 
 
 def priority_rank(priority: str) -> int:
-    return PRIORITY_RANK.get(priority, len(PRIORITY_RANK))
+    """Page order: the most pressing priority first (stat = 0), anything unknown last."""
+    if priority not in PRIORITY_ORDER:
+        return len(PRIORITY_ORDER)
+    return len(PRIORITY_ORDER) - 1 - PRIORITY_ORDER.index(priority)
 
 
 def parse_when(value: object) -> datetime | None:

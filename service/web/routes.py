@@ -19,11 +19,11 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
 
+from ruleset import load_config
 from service.api.deps import FactoryDep, SettingsDep, UnitOfWorkDep
 from service.interactions import WriteContext
 from service.store.db import transaction
 from service.store.resources import utcnow
-from service.subscriptions import settings as subscription_settings
 from service.web import actions, csrf, passwords, sessions, throttle
 from service.web.render import STATIC_TYPES, render, static_bytes
 from service.web.worklist import load_worklist
@@ -31,10 +31,8 @@ from service.web.worklist import load_worklist
 
 @asynccontextmanager
 async def _start(app: FastAPI) -> AsyncIterator[None]:
-    """At start-up: hash plain-text worklist passwords (not on the first sign-in), and hand the
-    app's settings to the subscription endpoint policy (this router is in every API app)."""
+    """At start-up: hash plain-text worklist passwords (not on the first sign-in)."""
     app.state.worklist_users = await run_in_threadpool(passwords.load, app.state.settings)
-    subscription_settings.configure(app.state.settings)
     yield
 
 
@@ -96,7 +94,7 @@ async def _fragment(request: Request, session: sessions.WebSession, factory: Any
 
     def run() -> str:
         with transaction(factory) as db:
-            worklist = load_worklist(db, ctx, datetime.now(UTC))
+            worklist = load_worklist(db, ctx, datetime.now(UTC), load_config(settings.ruleset))
         token = csrf.action_token(request.app.state.jwt_secret, session.key_hash)
         return render("_alerts.html", worklist=worklist, csrf_token=token)
 

@@ -1,56 +1,33 @@
 """Calcium and ALP trends for one patient, and the geometry of their small SVG charts.
 
-Values are put on one scale before they are drawn (calcium mg/dL, mmol/L × 4.008; ALP U/L,
-µkat/L × 60), as the rule engine does, so a mixed history reads as one line. The upper limit
-drawn is the newest result's referenceRange.high when it has one, else the rule set's limit.
-The codes mirror the rule set's value sets (a test keeps them in step).
+Everything clinical comes from the rule set (`ruleset/data/ruleset-v1.json`), the same
+`RuleConfig` the engine judges with: which codes make a result calcium or ALP (the value sets),
+which stream a code feeds (bone-specific ALP, LOINC 1777-2, is its own analyte: clinical-rules
+§8), the unit each is drawn in and the factors to it (calcium mmol/L × 4.008 = mg/dL; ALP
+µkat/L × 60 = U/L), and the default upper limit. So a mixed history reads as one line, and the
+chart shows what the rules saw. The upper limit drawn is the newest result's referenceRange.high
+when it has one (in the result's unit when it gives none), else the rule set's limit.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from contract import ALP, CALCIUM_CORRECTED, CALCIUM_TOTAL
+from ruleset import Analyte, RuleConfig
 from service.web.extract import clinical_date, codes, parse_when
 
-LOINC = "http://loinc.org"
-# Total calcium (17861-6, 2000-8, 49765-1) and albumin-corrected calcium (29265-6, 46099-8).
-CALCIUM_CODES = frozenset({"17861-6", "2000-8", "49765-1", "29265-6", "46099-8"})
-ALP_CODES = frozenset({"6768-6", "77141-0", "1777-2"})
-CALCIUM_LIMIT_MG_DL = 10.5
-ALP_LIMIT_U_L = 147.0
 WINDOW = timedelta(days=365)
 MAX_POINTS = 40
 _NOT_RESULTS = frozenset({"entered-in-error", "cancelled", "registered"})
-
-Convert = Callable[[float, str], float | None]
-
-
-def calcium_mg_dl(value: float, unit: str) -> float | None:
-    unit = unit.lower()
-    if unit == "mg/dl":
-        return value
-    if unit == "mmol/l":
-        return value * 4.008
-    return None
-
-
-def alp_u_l(value: float, unit: str) -> float | None:
-    unit = unit.lower().replace("µ", "u").replace("μ", "u")
-    if unit in ("u/l", "iu/l", "[iu]/l"):
-        return value
-    if unit == "ukat/l":
-        return value * 60
-    return None
-
-
-def _converted(quantity: object, convert: Convert) -> float | None:
-    if not isinstance(quantity, Mapping) or not isinstance(quantity.get("value"), int | float):
-        return None
-    unit = str(quantity.get("code") or quantity.get("unit") or "")
-    return convert(float(quantity["value"]), unit)
+# The value sets charted, in page order: calcium (total and corrected), then ALP (total, and
+# bone-specific as its own line). Ionized calcium is judged on its own scale and not drawn.
+CHARTED_VALUE_SETS: tuple[str, ...] = (CALCIUM_TOTAL, CALCIUM_CORRECTED, ALP)
+# Words for a stream's chart; a stream without words shows its value set's title.
+_STREAM_NAMES = {"calcium": "Calcium", "alp": "ALP", "alp-bone": "Bone-specific ALP"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,65 +44,102 @@ class Series:
     upper_limit: float
 
 
-def _series(
-    observations: Iterable[Mapping[str, Any]],
-    wanted: frozenset[str],
-    convert: Convert,
-    *,
-    name: str,
-    unit: str,
-    default_limit: float,
-) -> Series:
+@dataclass(frozen=True, slots=True)
+class _Line:
+    """One stream the chart draws, and the analyte that says how to read its values."""
+
+    stream: str
+    analyte: Analyte
+
+
+def _lines(config: RuleConfig) -> tuple[_Line, ...]:
+    """The charted streams, in page order, each with its (first, most specific) analyte."""
+    lines: dict[str, _Line] = {}
+    for value_set in CHARTED_VALUE_SETS:
+        analyte = config.analyte(value_set)
+        for stream in (analyte.stream, *(s for _, s in analyte.stream_by_code)):
+            lines.setdefault(stream, _Line(stream, analyte))
+    return tuple(lines.values())
+
+
+def _stream_of(obs: Mapping[str, Any], config: RuleConfig) -> str | None:
+    """The charted stream an Observation feeds, as the engine reads it: the first analyte
+    (rule-set order) whose value set holds one of its codings, then a code's own stream."""
+    codings = codes(obs.get("code"))
+    sets = frozenset(name for system, code in codings for name in config.index.lookup(system, code))
+    analyte = next((a for a in config.analytes if a.value_set in sets), None)
+    if analyte is None or analyte.value_set not in CHARTED_VALUE_SETS:
+        return None
+    for system, code in sorted(codings):
+        own = analyte.stream_for(system, code)
+        if own is not None:
+            return own
+    return analyte.stream
+
+
+def _converted(quantity: object, analyte: Analyte, config: RuleConfig) -> float | None:
+    """A valueQuantity (or referenceRange bound) in the analyte's unit, else None."""
+    if not isinstance(quantity, Mapping) or not isinstance(quantity.get("value"), int | float):
+        return None
+    factor = config.units.factor(
+        analyte.quantity, quantity.get("code"), quantity.get("unit"), analyte.unit
+    )
+    return None if factor is None else float(quantity["value"]) * factor
+
+
+def _limit(obs: Mapping[str, Any], analyte: Analyte, config: RuleConfig, default: float) -> float:
+    """The result's own referenceRange.high (in the value's unit when it names none), else the
+    rule set's default limit."""
+    value = obs.get("valueQuantity")
+    for rng in obs.get("referenceRange") or ():
+        high = rng.get("high") if isinstance(rng, Mapping) else None
+        unitless = isinstance(high, Mapping) and not (high.get("code") or high.get("unit"))
+        if unitless and isinstance(high, Mapping) and isinstance(value, Mapping):
+            high = {**high, "code": value.get("code"), "unit": value.get("unit")}
+        converted = _converted(high, analyte, config)
+        if converted is not None:
+            return converted
+    return default
+
+
+def _series(observations: Iterable[Mapping[str, Any]], line: _Line, config: RuleConfig) -> Series:
     found: list[tuple[Point, Mapping[str, Any]]] = []
     for obs in observations:
-        if obs.get("status") in _NOT_RESULTS:
-            continue
-        if not any(system == LOINC and code in wanted for system, code in codes(obs.get("code"))):
+        if obs.get("status") in _NOT_RESULTS or _stream_of(obs, config) != line.stream:
             continue
         when = parse_when(clinical_date(obs))
-        value = _converted(obs.get("valueQuantity"), convert)
+        value = _converted(obs.get("valueQuantity"), line.analyte, config)
         if when is not None and value is not None:
             found.append((Point(when, value), obs))
     found.sort(key=lambda item: item[0].when)
     if found:
         newest = found[-1][0].when
         found = [f for f in found if f[0].when >= newest - WINDOW][-MAX_POINTS:]
-    limit = default_limit
-    if found:
-        ranges = found[-1][1].get("referenceRange") or ()
-        for rng in ranges:
-            high = _converted(rng.get("high"), convert) if isinstance(rng, Mapping) else None
-            if high is not None:
-                limit = high
-                break
-    return Series(name, unit, tuple(p for p, _ in found), limit)
+    default = line.analyte.upper_limit
+    if default is None:
+        raise ValueError(f"rule set: charted analyte {line.analyte.value_set} has no upper limit")
+    limit = _limit(found[-1][1], line.analyte, config, default) if found else default
+    name = _STREAM_NAMES.get(line.stream) or config.title(line.analyte.value_set)
+    return Series(name, line.analyte.unit, tuple(p for p, _ in found), limit)
 
 
-def calcium_series(observations: Iterable[Mapping[str, Any]]) -> Series:
-    return _series(
-        observations,
-        CALCIUM_CODES,
-        calcium_mg_dl,
-        name="Calcium",
-        unit="mg/dL",
-        default_limit=CALCIUM_LIMIT_MG_DL,
+def trend_series(
+    observations: Iterable[Mapping[str, Any]], config: RuleConfig
+) -> tuple[Series, ...]:
+    """Every charted stream's series, in page order (calcium, ALP, bone-specific ALP)."""
+    listed = list(observations)
+    return tuple(_series(listed, line, config) for line in _lines(config))
+
+
+def trend_search_codes(config: RuleConfig) -> str:
+    """The `code` search value that finds every charted result of a patient."""
+    wanted = sorted(
+        f"{system}|{code}"
+        for vs in config.value_sets
+        if vs.name in CHARTED_VALUE_SETS
+        for system, code in vs.codes
     )
-
-
-def alp_series(observations: Iterable[Mapping[str, Any]]) -> Series:
-    return _series(
-        observations,
-        ALP_CODES,
-        alp_u_l,
-        name="ALP",
-        unit="U/L",
-        default_limit=ALP_LIMIT_U_L,
-    )
-
-
-def trend_search_codes() -> str:
-    """The `code` search value that finds every calcium and ALP result of a patient."""
-    return ",".join(f"{LOINC}|{c}" for c in sorted(CALCIUM_CODES | ALP_CODES))
+    return ",".join(wanted)
 
 
 # --- Chart geometry ---------------------------------------------------------------------------

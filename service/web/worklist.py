@@ -17,17 +17,18 @@ from typing import Any
 import orjson
 from sqlalchemy.orm import Session
 
+import contract as c
+from ruleset import RuleConfig
 from service import interactions
 from service.errors import FHIRError
 from service.interactions import WriteContext
-from service.web import codes as c
 from service.web import extract as x
 from service.web.models import Alert, EvidenceItem, Finding, RedFlag, Worklist
-from service.web.trend import alp_series, calcium_series, chart, trend_search_codes
+from service.web.trend import chart, trend_search_codes, trend_series
 
 JSON = dict[str, Any]
 _PAGE = 500
-_ALERT_CATEGORY = f"{c.COMMUNICATION_CATEGORY_SYSTEM}|alert"
+_ALERT_CATEGORY = f"{c.COMMUNICATION_CATEGORY_SYSTEM}|{c.ALERT_CATEGORY_CODE}"
 _EVIDENCE_TYPES = frozenset({"Observation", "Condition"})
 
 
@@ -151,7 +152,9 @@ def _ack_text(request: Mapping[str, Any]) -> str:
     return f"at {x.show_when(meta.get('lastUpdated'))}" if meta.get("lastUpdated") else ""
 
 
-def _alert(session: Session, ctx: WriteContext, ep: _Episode, now: datetime) -> Alert:
+def _alert(
+    session: Session, ctx: WriteContext, ep: _Episode, now: datetime, rules: RuleConfig
+) -> Alert:
     flag = ep.flag or {}
     requests = sorted(ep.requests, key=lambda r: str(r.get("authoredOn") or ""))
     open_requests = [r for r in requests if r.get("status") in c.OPEN_COMMUNICATION_STATUSES]
@@ -190,8 +193,9 @@ def _alert(session: Session, ctx: WriteContext, ep: _Episode, now: datetime) -> 
         patient = read_json(session, ctx, ep.patient_ref)
         pid = ep.patient_ref.removeprefix("Patient/")
         observations = search_all(
-            session, ctx, "Observation", [("patient", pid), ("code", trend_search_codes())]
+            session, ctx, "Observation", [("patient", pid), ("code", trend_search_codes(rules))]
         )
+    series = trend_series(observations, rules)
     return Alert(
         patient_ref=ep.patient_ref or "unknown patient",
         patient_name=x.patient_name(patient),
@@ -208,13 +212,19 @@ def _alert(session: Session, ctx: WriteContext, ep: _Episode, now: datetime) -> 
         findings=findings,
         red_flags=red_flags,
         evidence=_evidence(session, ctx, refs),
-        charts=(chart(calcium_series(observations)), chart(alp_series(observations))),
+        # Calcium and total ALP always; a further line (bone-specific ALP) when it has results.
+        charts=tuple(chart(s) for i, s in enumerate(series) if i < 2 or s.points),
     )
 
 
-def load_worklist(session: Session, ctx: WriteContext, now: datetime) -> Worklist:
+def load_worklist(
+    session: Session, ctx: WriteContext, now: datetime, rules: RuleConfig
+) -> Worklist:
+    """Every open episode as a page entry; `rules` is the rule set the alerts were raised with
+    (its codes, units and limits draw the trends)."""
     alerts = sorted(
-        (_alert(session, ctx, ep, now) for ep in _episodes(session, ctx)), key=lambda a: a.sort_key
+        (_alert(session, ctx, ep, now, rules) for ep in _episodes(session, ctx)),
+        key=lambda a: a.sort_key,
     )
     return Worklist(
         waiting=tuple(a for a in alerts if a.request_id),

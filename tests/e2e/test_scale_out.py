@@ -151,7 +151,8 @@ def test_processes_starting_together_on_a_fresh_database_migrate_it_once(
     for t in threads:
         t.start()
     for t in threads:
-        t.join(timeout=120)
+        t.join(timeout=60)
+    assert not any(t.is_alive() for t in threads), "the upgrades deadlocked"
     assert errors == []
     engine = create_engine(url)
     with engine.connect() as conn:

@@ -10,11 +10,8 @@ from typing import Any
 
 import pytest
 
+from contract import FLAG_DETAIL_URL
 from service.replay.expectations import (
-    EVIDENCE_FOR_URL_SUFFIX,
-    FINDING_URL_SUFFIX,
-    FLAG_DETAIL_URL,
-    RED_FLAG_URL_SUFFIX,
     AlertSummary,
     ExpectationError,
     Mismatch,
@@ -74,15 +71,6 @@ def request(
         "authoredOn": authored,
         "reasonCode": [{"coding": [{"system": FINDING_SYSTEM, "code": c}]} for c in codes],
     }
-
-
-def test_extension_urls_match_the_alert_contract() -> None:
-    from workers.alerts import codes
-
-    assert codes.FLAG_DETAIL_URL == FLAG_DETAIL_URL
-    assert codes.RED_FLAG_EXTENSION_URL.endswith(RED_FLAG_URL_SUFFIX)
-    assert codes.FINDING_EXTENSION_URL.endswith(FINDING_URL_SUFFIX)
-    assert codes.EVIDENCE_FOR_URL.endswith(EVIDENCE_FOR_URL_SUFFIX)
 
 
 def test_load_merges_the_fixture_folder() -> None:

@@ -1,21 +1,36 @@
-"""The worklist's pure parts: unit normalisation and limits for the trends, words from FHIR
-JSON, and the strings it shares with the alert engine and the rule set."""
+"""The worklist's pure parts: the trends (codes, units and limits read from the rule set) and
+words from FHIR JSON."""
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import re
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from ruleset import load_config
 from service.config import Settings
-from service.web import codes, extract, passwords
-from service.web.trend import ALP_CODES, CALCIUM_CODES, alp_series, calcium_series, chart
+from service.web import extract, passwords
+from service.web.trend import Series, chart, trend_search_codes, trend_series
 from tests.builders import lab
 
-VALUESETS = Path(__file__).resolve().parents[2] / "workers" / "rules" / "data" / "valuesets"
+RULES = load_config()
+
+
+def calcium_series(observations: Iterable[Mapping[str, Any]]) -> Series:
+    return trend_series(observations, RULES)[0]
+
+
+def alp_series(observations: Iterable[Mapping[str, Any]]) -> Series:
+    return trend_series(observations, RULES)[1]
+
+
+def bone_alp_series(observations: Iterable[Mapping[str, Any]]) -> Series:
+    return trend_series(observations, RULES)[2]
 
 
 def test_calcium_is_drawn_in_mg_dl_with_the_default_or_reported_limit() -> None:
@@ -39,7 +54,7 @@ def test_alp_uses_u_per_l_and_the_reference_range_high() -> None:
     observations = [
         lab("a", "p", "6768-6", 120, "U/L", "2024-01-10"),
         lab("b", "p", "77141-0", 3.5, "ukat/L", "2024-02-10"),
-        lab("c", "p", "1777-2", 160, "U/L", "2024-03-10"),
+        lab("c", "p", "6768-6", 160, "IU/L", "2024-03-10"),
     ]
     assert alp_series(observations).upper_limit == 147.0
     observations[2]["referenceRange"] = [
@@ -48,6 +63,53 @@ def test_alp_uses_u_per_l_and_the_reference_range_high() -> None:
     series = alp_series(observations)
     assert [p.value for p in series.points] == [120, 210, 160]
     assert series.upper_limit == 129
+
+
+def test_bone_specific_alp_is_its_own_line_with_its_own_limit() -> None:
+    """clinical-rules §8: bone-specific ALP (1777-2) is its own analyte, so it is not drawn on
+    the total-ALP line; its limit is its own referenceRange.high, else the ALP default."""
+    observations = [
+        lab("total", "p", "6768-6", 120, "U/L", "2024-01-10"),
+        lab("bone-1", "p", "1777-2", 15, "U/L", "2024-02-10"),
+        lab("bone-2", "p", "1777-2", 22, "U/L", "2024-03-10"),
+    ]
+    total, bone = alp_series(observations), bone_alp_series(observations)
+    assert [p.value for p in total.points] == [120]
+    assert [p.value for p in bone.points] == [15, 22]
+    assert (bone.name, bone.unit, bone.upper_limit) == ("Bone-specific ALP", "U/L", 147.0)
+    observations[2]["referenceRange"] = [{"high": {"value": 20, "unit": "U/L"}}]
+    assert bone_alp_series(observations).upper_limit == 20
+    assert alp_series(observations).upper_limit == 147.0  # the total line keeps its own
+    assert chart(bone_alp_series(observations)).dots[-1].high
+
+
+def test_a_reference_range_high_without_a_unit_is_in_the_value_unit() -> None:
+    """clinical-rules §8; a unitless high on a mmol/L result is mmol/L, drawn in mg/dL."""
+    observations = [lab("a", "p", "2000-8", 2.5, "mmol/L", "2024-01-10")]
+    observations[0]["referenceRange"] = [{"high": {"value": 2.6}}]
+    assert calcium_series(observations).upper_limit == pytest.approx(2.6 * 4.008)
+
+
+def test_codes_limits_and_units_come_from_the_rule_set() -> None:
+    """The chart reads the RuleConfig it is given: another limit or unit factor in the rule set
+    moves the chart with it, and the search asks for exactly the charted value sets' codes."""
+    observations = [lab("a", "p", "2000-8", 2.5, "mmol/L", "2024-01-10")]
+    calcium = RULES.analyte("CALCIUM_TOTAL")
+    analytes = tuple(
+        dataclasses.replace(a, upper_limit=9.0) if a is calcium else a for a in RULES.analytes
+    )
+    other = dataclasses.replace(RULES, analytes=analytes)
+    assert trend_series(observations, other)[0].upper_limit == 9.0
+    assert trend_series(observations, RULES)[0].upper_limit == 10.5
+    searched = set(trend_search_codes(RULES).split(","))
+    charted = ("CALCIUM_TOTAL", "CALCIUM_CORRECTED", "ALP")
+    assert searched == {
+        f"{system}|{code}"
+        for vs in RULES.value_sets
+        if vs.name in charted
+        for system, code in vs.codes
+    }
+    assert "http://loinc.org|1777-2" in searched and "http://loinc.org|1994-3" not in searched
 
 
 def test_chart_geometry_puts_high_values_above_the_limit_line() -> None:
@@ -105,33 +167,6 @@ def test_worklist_users_setting() -> None:
     assert not users.check("nurse", "a:b:c")
     assert not users.check("nobody", "pw1")
     assert not passwords.Users().check("", "")
-
-
-def test_alert_strings_match_the_alert_engine() -> None:
-    from workers.alerts import codes as engine
-
-    assert codes.FLAG_CODE == engine.FLAG_CODE
-    assert codes.ALERT_PRIORITY_URL == engine.ALERT_PRIORITY_URL
-    assert codes.FINDING_EXTENSION_URL == engine.FINDING_EXTENSION_URL
-    assert codes.RED_FLAG_EXTENSION_URL == engine.RED_FLAG_EXTENSION_URL
-    assert codes.FLAG_DETAIL_URL == engine.FLAG_DETAIL_URL
-    assert codes.COMMUNICATION_CATEGORY_SYSTEM == engine.COMMUNICATION_CATEGORY_SYSTEM
-    assert codes.OPEN_COMMUNICATION_STATUSES == engine.OPEN_COMMUNICATION_STATUSES
-
-
-def _loinc_codes(*names: str) -> set[str]:
-    found: set[str] = set()
-    for name in names:
-        vs = json.loads((VALUESETS / name).read_text())
-        for include in vs["compose"]["include"]:
-            assert include["system"] == "http://loinc.org"
-            found |= {c["code"] for c in include["concept"]}
-    return found
-
-
-def test_trend_codes_match_the_rule_set() -> None:
-    assert _loinc_codes("calcium-total.json", "calcium-corrected.json") == CALCIUM_CODES
-    assert _loinc_codes("alp.json") == ALP_CODES
 
 
 def _luminance(hex_colour: str) -> float:

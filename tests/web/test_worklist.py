@@ -97,6 +97,33 @@ def test_page_shows_patient_summary_evidence_and_trends(
     assert "upper limit 147 U/L" in html
 
 
+def test_bone_specific_alp_has_its_own_trend_apart_from_total_alp(
+    client: TestClient, headers: dict[str, str]
+) -> None:
+    """clinical-rules §8: bone-specific ALP (LOINC 1777-2) is its own analyte, so the page draws
+    it as its own line with its own limit, never on the total-ALP line."""
+    pid = "bone-alp-patient"
+    story = back_pain_story(pid)
+    story["entry"] += transaction(
+        lab("alp-total", pid, "6768-6", 120, "U/L", days_ago(60)),
+        lab("alp-bone-old", pid, "1777-2", 14, "U/L", days_ago(50)),
+        lab("alp-bone-new", pid, "1777-2", 31, "U/L", days_ago(5)),
+    )["entry"]
+    story["entry"][-1]["resource"]["referenceRange"] = [{"high": {"value": 20, "unit": "U/L"}}]
+    assert client.post("/fhir", json=story, headers=headers).status_code == 200
+    wait_idle(client, headers)
+    assert sign_in(client, "nurse", USERS["nurse"]).status_code == 303
+    html = _page(client)
+    card = html[html.index(f"Patient/{pid}") :]
+    total = card[card.index("<strong>ALP (U/L)</strong>") :]
+    total = total[: total.index("</figcaption>")]
+    assert "1 result; latest 120 U/L" in total and "upper limit 147 U/L" in total
+    bone = card[card.index("<strong>Bone-specific ALP (U/L)</strong>") :]
+    bone = bone[: bone.index("</figcaption>")]
+    assert "2 results" in bone and "latest 31.0 U/L" in bone
+    assert "above the upper limit 20.0 U/L" in bone
+
+
 def test_acknowledge_then_close_change_the_fhir_resources(
     client: TestClient, headers: dict[str, str]
 ) -> None:

@@ -14,6 +14,7 @@ from service.config import Settings
 from service.interactions import WriteContext
 from service.store.db import session_factory, transaction
 from service.store.models import Episode, Resource
+from service.unit_of_work import UnitOfWork
 from tests.builders import back_pain_story
 from tests.conftest import wait_idle
 from workers.evaluation import evaluate_patient
@@ -72,7 +73,7 @@ def test_parallel_first_evaluations_race_safely(
     relay's own evaluation with them)."""
     factory = session_factory(settings.resolved_database_url)
     ctx = WriteContext(Principal("t", frozenset({"system/*.*"})))
-    bundles.process(lambda: transaction(factory), ctx, back_pain_story("cc2"))
+    bundles.process(UnitOfWork(factory), ctx, back_pain_story("cc2"))
     _race(factory, settings, "cc2")
     wait_idle(client, headers)
     assert _counts(factory, "cc2") == (1, 1, 1)

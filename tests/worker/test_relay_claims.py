@@ -19,6 +19,7 @@ from service.store import outbox
 from service.store.db import session_factory, transaction
 from service.store.migrate import upgrade
 from service.store.models import Outbox
+from service.store.resources import utcnow
 
 
 class Recorder:
@@ -130,3 +131,27 @@ def test_rows_dispatched_before_the_broker_lost_its_queues_are_handed_out_again(
     assert relay.run_once() == 1
     assert relay.run_once() == 0
     assert [p for p, _ in broker.handed] == ["lost-1"]
+
+
+def test_a_write_committed_after_the_hand_off_is_not_marked_done_unseen(
+    settings: Settings,
+) -> None:
+    """Outbox ids are taken at insert, rows appear at commit: a write can hold a lower id than
+    the hand-off's `upto` yet commit after it (and after the evaluation read the records). Its
+    row used to be deleted with the covered ones, so that write was never evaluated."""
+    factory = _factory(settings)
+    with transaction(factory) as session:
+        outbox.enqueue(session, ["late"])
+    rec = Recorder()
+    Relay(factory, rec).run_once()
+    [(_, upto)] = rec.handed
+    with transaction(factory) as session:  # the late writer's row: lower id, never handed out
+        session.add(Outbox(pk=upto - 1 if upto > 1 else 0, patient_id="late", created_at=utcnow()))
+    with transaction(factory) as session:
+        outbox.complete(session, "late", upto)
+    with transaction(factory) as session:
+        left = [(r.pk, r.dispatched_at) for r in session.scalars(select(Outbox))]
+    assert left == [(upto - 1 if upto > 1 else 0, None)]
+    again = Recorder()
+    Relay(factory, again).run_once()
+    assert [p for p, _ in again.handed] == ["late"]

@@ -5,8 +5,9 @@ Two pure functions, called by `evaluate_patient` inside one transaction under a 
 
 1. `close_if_ended(episode, current, now=...)`: a nurse may have closed the episode's Flag
    through the API. Then the episode is closed and its evidence becomes consumed.
-2. `decide(assessment, episode, current, now=..., settings=..., new_id=...)`: compares the rule
-   engine's assessment with what the open episode already said, and plans the writes.
+2. `decide(assessment, episode, current, now=..., settings=..., config=..., new_id=...,
+   retracted=...)`: compares the rule engine's assessment with what the open episode already
+   said, and plans the writes. `evaluate_record` (workers/alerts/record.py) chains the two.
 
 Neither reads the clock nor makes ids: `now` and `new_id` come in, so a decision can be replayed.
 Re-deciding on unchanged data plans no writes, which makes a repeated task harmless.
@@ -25,7 +26,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from workers.alerts.codes import FINDING_DISPLAY, OPEN_COMMUNICATION_STATUSES
+from contract import FINDING_DISPLAY, OPEN_COMMUNICATION_STATUSES
 from workers.alerts.fhir_output import (
     build_communication_request,
     build_flag,
@@ -42,6 +43,7 @@ from workers.alerts.state import (
     PriorityChange,
 )
 from workers.alerts.summary import communication_text
+from workers.rules.config import RuleConfig
 from workers.rules.model import Assessment, Priority, priority_rank
 
 DEFAULT_SETTINGS = AlertSettings()
@@ -178,8 +180,9 @@ def decide(
     *,
     now: datetime,
     settings: AlertSettings = DEFAULT_SETTINGS,
+    config: RuleConfig,
     new_id: Callable[[], str],
-    retracted: frozenset[str] | None = None,
+    retracted: frozenset[str],
 ) -> Plan:
     """Plan the writes that bring the patient's alerts in line with `assessment`.
 
@@ -188,25 +191,30 @@ def decide(
     first: an open episode whose Flag is not `active` here is a caller error.
 
     `retracted`: the episode's evidence references whose stored record is now
-    entered-in-error, refuted, cancelled or deleted (the caller reads their statuses). Given,
-    only those (and evidence of a patient who no longer qualifies) are withdrawn; evidence that
-    merely stopped firing (a newer normal result) stays on the alert for the nurse to judge.
-    None falls back to inferring withdrawals from the assessment alone.
+    entered-in-error, refuted, cancelled or deleted (`withdrawal.retracted_evidence` over what
+    the store holds). Only those (and evidence of a patient who no longer qualifies) are
+    withdrawn; evidence that merely stopped firing (a newer normal result) stays on the alert
+    for the nurse to judge. `config`: the rule set the assessment was made with.
     """
     _require_aware(now)
     if episode is not None and episode.status == "open":
         if episode.patient != assessment.patient:
             raise ValueError(f"episode of {episode.patient} given for {assessment.patient}")
-        return _follow(assessment, episode, _index(current), now, settings, new_id, retracted)
+        result = reconcile(episode, assessment, config, retracted)
+        return _follow(assessment, episode, result, _index(current), now, settings, new_id, config)
     if not assessment.findings:
         return Plan()
-    return _open(assessment, now, settings, new_id)
+    return _open(assessment, opening_content(assessment, config), now, settings, new_id, config)
 
 
 def _open(
-    assessment: Assessment, now: datetime, settings: AlertSettings, new_id: Callable[[], str]
+    assessment: Assessment,
+    content: Reconciled,
+    now: datetime,
+    settings: AlertSettings,
+    new_id: Callable[[], str],
+    config: RuleConfig,
 ) -> Plan:
-    content = opening_content(assessment)
     assert content.priority is not None  # there is at least one finding
     episode_id, flag_id, request_id = new_id(), new_id(), new_id()
     reason = assessment.priority_reason or _fallback_reason(content.findings, content.priority)
@@ -225,7 +233,9 @@ def _open(
     )
     record = _record(state, request_id, now)
     state = replace(state, communications=(record,))
-    text = communication_text(state, why=("New concern: this episode has just opened.",))
+    text = communication_text(
+        state, why=("New concern: this episode has just opened.",), config=config
+    )
     return Plan(
         writes=(
             ResourceWrite("Flag", flag_id, build_flag(state, settings=settings)),
@@ -245,18 +255,18 @@ def _open(
 def _follow(
     assessment: Assessment,
     episode: EpisodeState,
+    result: Reconciled,
     stored: Mapping[_Key, Mapping[str, Any]],
     now: datetime,
     settings: AlertSettings,
     new_id: Callable[[], str],
-    retracted: frozenset[str] | None = None,
+    config: RuleConfig,
 ) -> Plan:
     flag = stored.get(("Flag", episode.flag_id))
     if flag is None or flag.get("status") != "active":
         raise ValueError(
             f"{episode.flag_reference} is not active or not given: call close_if_ended first"
         )
-    result = reconcile(episode, assessment, settings, retracted)
     if not result.withdrawals and (result.findings, result.red_flags, result.priority) == (
         episode.findings,
         episode.red_flags,
@@ -265,7 +275,7 @@ def _follow(
         return Plan(episode=episode, events=("unchanged",))
     if result.priority is None:
         return _retract_all(assessment, episode, result, flag, stored, now, settings)
-    return _update(assessment, episode, result, flag, stored, now, settings, new_id)
+    return _update(assessment, episode, result, flag, stored, now, settings, new_id, config)
 
 
 def _withdrawn_text(result: Reconciled) -> str:
@@ -321,6 +331,7 @@ def _update(
     now: datetime,
     settings: AlertSettings,
     new_id: Callable[[], str],
+    config: RuleConfig,
 ) -> Plan:
     """Something changed and something remains: update the Flag, and notify when it matters."""
     assert result.priority is not None
@@ -376,7 +387,9 @@ def _update(
         record = _record(state, new_id(), now)
         state = replace(state, communications=(*episode.communications, record))
         replaced = [r[0].reference for r in open_requests]
-        text = communication_text(state, why=(*why, *(f"Replaces {ref}." for ref in replaced)))
+        text = communication_text(
+            state, why=(*why, *(f"Replaces {ref}." for ref in replaced)), config=config
+        )
         creates.append(
             ResourceWrite(
                 "CommunicationRequest",

@@ -12,7 +12,8 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from workers.alerts.codes import (
+from contract import (
+    ALERT_CATEGORY_CODE,
     ALERT_PRIORITY_URL,
     CLOSURE_REASON_URL,
     COMMUNICATION_CATEGORY_SYSTEM,
@@ -237,7 +238,11 @@ def build_communication_request(
         "category": [
             {
                 "coding": [
-                    {"system": COMMUNICATION_CATEGORY_SYSTEM, "code": "alert", "display": "Alert"}
+                    {
+                        "system": COMMUNICATION_CATEGORY_SYSTEM,
+                        "code": ALERT_CATEGORY_CODE,
+                        "display": "Alert",
+                    }
                 ]
             }
         ],

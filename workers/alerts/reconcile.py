@@ -1,20 +1,9 @@
 """What an episode becomes in the light of a new assessment (state only, no FHIR, no writes).
 
-An assessment only sees *recent* evidence, so evidence the episode recorded can be absent from
-it for three different reasons, and only one of them is a retraction:
-
-- aged out: its clinical date is now older than the finding's look-back window (or newer than
-  the evaluation time, when evaluations run out of order). Time passing must not take back an
-  alert nobody has acted on, and "running twice gives the same alerts" requires it: kept.
-- superseded: the same finding still fires on a newer record (e.g. a later calcium value became
-  the latest one). The older record still explains why the episode exists: kept.
-- withdrawn: still inside the window, and the finding no longer rests on it. The record was
-  entered-in-error, refuted, cancelled or corrected, or the patient stopped qualifying (the
-  breast-cancer history was refuted, a bone metastasis is now known): it is removed, and the
-  episode is recomputed from what remains.
-
-Evidence only ever accumulates otherwise, and the priority only rises, except after a
-withdrawal: then it is recomputed (the caller records the change and its reason).
+Which recorded evidence is withdrawn is the withdrawal policy's call (workers/alerts/
+withdrawal.py); everything else the episode recorded is kept. Evidence only ever accumulates
+otherwise, and the priority only rises, except after a withdrawal: then it is recomputed (the
+caller records the change and its reason).
 """
 
 from __future__ import annotations
@@ -22,11 +11,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
-from workers.alerts.codes import FINDING_DISPLAY
-from workers.alerts.settings import AlertSettings
 from workers.alerts.state import EpisodeFinding, EpisodeState, EvidenceRecord, RecordedRedFlag
 from workers.alerts.summary import finding_facts
-from workers.rules import load_config
+from workers.alerts.withdrawal import is_withdrawn, withdrawal_reason
+from workers.rules.config import RuleConfig
 from workers.rules.model import (
     Assessment,
     Evidence,
@@ -39,17 +27,6 @@ from workers.rules.model import (
 from workers.rules.priority import overall_priority
 
 
-def _suppressed_by_known_metastasis() -> frozenset[FindingCode]:
-    """Spec §1: findings a known bone metastasis suppresses (hypercalcemia below a grade)."""
-    config = load_config()
-    partly: frozenset[FindingCode] = (
-        frozenset({"hypercalcemia"})
-        if config.known_metastasis_min_hypercalcemia_grade > 1
-        else frozenset()
-    )
-    return config.known_metastasis_suppresses | partly
-
-
 def highest(*priorities: Priority | None) -> Priority | None:
     """The most pressing of the given priorities (None when none is given)."""
     present: list[Priority] = [p for p in priorities if p is not None]
@@ -59,9 +36,9 @@ def highest(*priorities: Priority | None) -> Priority | None:
     return top
 
 
-def combined_priority(findings: Iterable[EpisodeFinding]) -> Priority | None:
+def combined_priority(findings: Iterable[EpisodeFinding], config: RuleConfig) -> Priority | None:
     """Spec §5 over what an episode holds: the rule engine's own priority rule and data."""
-    priority, _reason = overall_priority(tuple(findings), load_config())
+    priority, _reason = overall_priority(tuple(findings), config)
     return priority
 
 
@@ -104,10 +81,10 @@ def _records(kept: Iterable[EvidenceRecord], new: Iterable[Evidence]) -> tuple[E
     return tuple(sorted(by_ref.values(), key=lambda r: r.reference))
 
 
-def opening_content(assessment: Assessment) -> Reconciled:
+def opening_content(assessment: Assessment, config: RuleConfig) -> Reconciled:
     """The content of a new episode: exactly what the assessment found, at its priority."""
     findings = tuple(sorted((episode_finding(f) for f in assessment.findings), key=_code))
-    priority = assessment.priority or combined_priority(findings)
+    priority = assessment.priority or combined_priority(findings, config)
     return Reconciled(findings, _merge_red_flags((), assessment.red_flags), priority, ())
 
 
@@ -123,53 +100,6 @@ def _merge_red_flags(
     for red_flag in seen:
         by_code.setdefault(red_flag.code, RecordedRedFlag(red_flag.code, red_flag.text))
     return tuple(sorted(by_code.values(), key=lambda r: r.code))
-
-
-def _is_withdrawn(
-    record: EvidenceRecord,
-    code: FindingCode,
-    current: Finding | None,
-    assessment: Assessment,
-    settings: AlertSettings,
-    retracted: frozenset[str] | None = None,
-) -> bool:
-    if current is not None and any(e.reference == record.reference for e in current.evidence):
-        return False
-    if retracted is not None:
-        if record.reference in retracted:
-            return True
-        within = assessment.at - settings.recent_window(code) <= record.date <= assessment.at
-        no_longer_qualifies = not assessment.eligible or (
-            assessment.known_bone_metastasis and code in _suppressed_by_known_metastasis()
-        )
-        return within and no_longer_qualifies
-    if record.date > assessment.at:
-        return False  # not visible to an evaluation at this time (out-of-order run)
-    if record.date < assessment.at - settings.recent_window(code):
-        return False  # aged out of the look-back window
-    # Superseded when the same finding now rests on a newer record.
-    return current is None or not any(e.clinical_date > record.date for e in current.evidence)
-
-
-def _withdrawal_reason(
-    assessment: Assessment,
-    code: FindingCode,
-    record: EvidenceRecord,
-    retracted: frozenset[str] | None = None,
-) -> str:
-    label = FINDING_DISPLAY[code].lower()
-    if retracted is not None and record.reference in retracted:
-        why = "the record was entered in error, refuted, cancelled or deleted"
-    elif not assessment.eligible:
-        why = "no breast-cancer history remains on record"
-    elif assessment.known_bone_metastasis and code in _suppressed_by_known_metastasis():
-        why = "a bone metastasis is now recorded as known"
-    else:
-        why = (
-            "the record no longer supports it (entered in error, refuted, cancelled, corrected "
-            "or overtaken by a newer result)"
-        )
-    return f"{record.reference} ({record.display}) no longer supports {label}: {why}"
 
 
 def _merge_finding(
@@ -212,10 +142,13 @@ def _merge_finding(
 def reconcile(
     episode: EpisodeState,
     assessment: Assessment,
-    settings: AlertSettings,
-    retracted: frozenset[str] | None = None,
+    config: RuleConfig,
+    retracted: frozenset[str],
 ) -> Reconciled:
-    """The open episode's content after `assessment` (see the module docstring for the rules)."""
+    """The open episode's content after `assessment` (see the module docstring for the rules).
+
+    `retracted`: the episode's evidence whose stored record is now withdrawn
+    (`withdrawal.retracted_evidence`); `config` is the rule set the assessment was made with."""
     current = {f.code: f for f in assessment.findings}
     findings: list[EpisodeFinding] = []
     withdrawals: list[Withdrawal] = []
@@ -224,12 +157,10 @@ def reconcile(
         gone = tuple(
             r
             for r in recorded.evidence
-            if _is_withdrawn(r, recorded.code, finding, assessment, settings, retracted)
+            if is_withdrawn(r, recorded.code, finding, assessment, config, retracted)
         )
         withdrawals.extend(
-            Withdrawal(
-                recorded.code, r, _withdrawal_reason(assessment, recorded.code, r, retracted)
-            )
+            Withdrawal(recorded.code, r, withdrawal_reason(assessment, recorded.code, r, retracted))
             for r in gone
         )
         kept = tuple(r for r in recorded.evidence if r not in gone)
@@ -246,7 +177,7 @@ def reconcile(
         # Recompute from what remains, but a withdrawal never raises the priority by itself:
         # any rise must come from the assessment.
         ceiling = highest(episode.priority, assessment.priority) or episode.priority
-        recomputed = highest(assessment.priority, combined_priority(findings)) or ceiling
+        recomputed = highest(assessment.priority, combined_priority(findings, config)) or ceiling
         lowest: Priority = min(recomputed, ceiling, key=priority_rank)
         priority = lowest
     else:

@@ -2,22 +2,21 @@
 
 The episode logic is pure, so it takes its configuration as an argument instead of reading the
 environment: the worker builds one `AlertSettings` from `service.config.Settings`, tests build
-their own.
+their own. Nothing clinical is here: look-back windows, thresholds and recommended actions are
+the rule set's (`ruleset/data/ruleset-v1.json`, passed as a `RuleConfig`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
 
-from workers.alerts.codes import (
+from contract import (
     ALERT_CODE_SYSTEM_NAME,
     CODE_SYSTEM_BASE,
     FINDING_CODE_SYSTEM_NAME,
     RED_FLAG_CODE_SYSTEM_NAME,
     RULESET_VERSION_URL,
 )
-from workers.rules.model import FindingCode
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,11 +29,6 @@ class AlertSettings:
     device_display: str = "fhir-alerts bone-metastasis surveillance"
     code_system_base: str = CODE_SYSTEM_BASE
     ruleset_extension_url: str = RULESET_VERSION_URL
-    # The rule set's look-back windows (spec §5). The episode logic needs them to tell evidence
-    # that merely aged out of an assessment (kept) from evidence that was withdrawn (retracted).
-    # Keep them equal to the rule set's configuration.
-    recent_days: int = 30
-    mscc_recent_days: int = 14
 
     @property
     def alert_system(self) -> str:
@@ -47,8 +41,3 @@ class AlertSettings:
     @property
     def red_flag_system(self) -> str:
         return f"{self.code_system_base}/{RED_FLAG_CODE_SYSTEM_NAME}"
-
-    def recent_window(self, code: FindingCode) -> timedelta:
-        """How far back a record still makes `code` fire at evaluation time."""
-        days = self.mscc_recent_days if code == "suspected-mscc" else self.recent_days
-        return timedelta(days=days)

@@ -2,15 +2,16 @@
 
 A clinician reads this on a worklist or in an EHR inbox, often without opening the FHIR
 resources, so it states everything that made the alert: values with units and dates, limits and
-baseline, CTCAE grade, red flags, the recommended action and the rule-set version. It supports
-review; it never claims a diagnosis.
+baseline, CTCAE grade, red flags, the recommended action (rule-set data) and the rule-set
+version. It supports review; it never claims a diagnosis.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from workers.alerts.codes import FINDING_DISPLAY
+from contract import FINDING_DISPLAY
+from ruleset import RuleConfig
 from workers.alerts.state import EpisodeFinding, EpisodeState, EvidenceRecord
 from workers.rules.model import Finding, FindingCode, Priority, priority_rank
 
@@ -55,46 +56,18 @@ def finding_facts(finding: Finding) -> str:
     return ("; ".join(parts) + ".") if parts else ""
 
 
-def recommended_action(code: FindingCode, priority: Priority) -> str:
-    """What the team is asked to consider for one finding (NICE NG234 for spinal concerns)."""
-    if code == "suspected-mscc":
-        return (
-            "contact the MSCC coordinator immediately; whole-spine MRI within 24 hours "
-            "(NICE NG234: oncological emergency)"
-        )
-    if code == "new-back-pain":
-        return "urgent oncology review; consider whole-spine MRI within 1 week (NICE NG234)"
-    if code == "hypercalcemia":
-        if priority == "stat":
-            return (
-                "same-day medical assessment of the raised calcium (symptoms, hydration, repeat "
-                "corrected calcium) and oncology review today"
-            )
-        if priority == "asap":
-            return (
-                "oncology review as soon as possible; repeat corrected calcium and ask about "
-                "symptoms of hypercalcaemia (thirst, confusion, constipation)"
-            )
-        return "urgent oncology review; repeat calcium with albumin"
-    if code == "rising-calcium":
-        return "oncology review at the next routine opportunity; repeat calcium with albumin"
-    # rising-alp
-    if priority_rank(priority) >= priority_rank("urgent"):
-        return "urgent oncology review; consider imaging for bone metastases"
-    return "routine oncology review; repeat ALP with GGT to tell bone from liver origin"
-
-
-def recommended_actions(findings: Sequence[EpisodeFinding], overall: Priority) -> tuple[str, ...]:
-    """One action per finding, most pressing first; a lead line when a combination raised it."""
+def recommended_actions(
+    findings: Sequence[EpisodeFinding], overall: Priority, config: RuleConfig
+) -> tuple[str, ...]:
+    """One action per finding, most pressing first; a lead line when a combination raised it.
+    The words are the rule set's (`recommended_actions`), versioned with its thresholds."""
     ordered = sorted(findings, key=lambda f: (-priority_rank(f.priority), f.code))
     actions: list[str] = []
     highest = max((priority_rank(f.priority) for f in findings), default=-1)
     if priority_rank(overall) > highest:
-        actions.append(
-            f"oncology review at {overall} priority: several findings together raise the concern"
-        )
+        actions.append(config.combination_action.format(priority=overall))
     for finding in ordered:
-        action = recommended_action(finding.code, finding.priority)
+        action = config.recommended_action(finding.code, finding.priority)
         if action not in actions:
             actions.append(action)
     return tuple(actions)
@@ -114,7 +87,7 @@ def _cite(evidence: EvidenceRecord) -> str:
     return f"{shown} [{evidence.reference}]"
 
 
-def communication_text(state: EpisodeState, *, why: Sequence[str]) -> str:
+def communication_text(state: EpisodeState, *, why: Sequence[str], config: RuleConfig) -> str:
     """The payload of a CommunicationRequest: a self-contained account of the episode now."""
     lines = [
         f"Possible bone metastasis: oncology review requested for {state.patient} "
@@ -138,7 +111,7 @@ def communication_text(state: EpisodeState, *, why: Sequence[str]) -> str:
     if state.priority_history:
         lines.append(f"Why this priority: {state.priority_history[-1].reason}")
     lines.append("Recommended action:")
-    lines.extend(f"- {a}" for a in recommended_actions(state.findings, state.priority))
+    lines.extend(f"- {a}" for a in recommended_actions(state.findings, state.priority, config))
     lines.append(
         f"Rule set {state.ruleset_version}. Raised by automated surveillance to support "
         "clinical review; this is not a diagnosis."

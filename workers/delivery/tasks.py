@@ -4,25 +4,18 @@ It takes ids, re-reads everything and makes exactly one attempt; the next try is
 the database (`next_attempt_at`) and handed out again by the delivery relay, never by a broker
 countdown, so hours of back-off survive restarts. No autoretry: a task that dies (or a
 database error) leaves the delivery pending, and the relay hands it out once the lease ends.
+
+Settings as for the evaluation task (workers/tasks.py): the worker process's own, or those the
+embedded bootstrap passes with an in-process call; never a module global.
 """
 
 from __future__ import annotations
 
 from service.config import Settings, get_settings
 from service.store.db import session_factory
-from service.subscriptions import settings as subscription_settings
-from service.subscriptions.settings import DeliverySettings
+from service.subscriptions.settings import DeliverySettings, allow_list
 from workers.celery_app import celery_app
 from workers.delivery.attempt import attempt
-
-_configured: Settings | None = None
-
-
-def configure(settings: Settings) -> None:
-    """The embedded server hands its own settings to the in-process worker."""
-    global _configured
-    _configured = settings
-    subscription_settings.configure(settings)
 
 
 @celery_app.task(  # type: ignore[untyped-decorator]
@@ -31,11 +24,14 @@ def configure(settings: Settings) -> None:
     reject_on_worker_lost=True,
     ignore_result=True,
 )
-def deliver_notification(delivery_id: int, claim: str) -> str:
-    settings = _configured or get_settings()
+def deliver_notification(delivery_id: int, claim: str, settings: Settings | None = None) -> str:
+    """`settings`: the embedded app's, given in-process (never sent through a broker); its
+    endpoint-policy exceptions apply besides the environment's."""
+    settings = settings or get_settings()
     return attempt(
         session_factory(settings.resolved_database_url),
         delivery_id,
         claim,
         settings=DeliverySettings(),
+        allow=allow_list(settings),
     )

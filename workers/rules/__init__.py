@@ -3,7 +3,7 @@ Assessment (findings, red flags, priority). No I/O: the worker, `$evaluate` and 
 call `evaluate` with records they loaded themselves.
 """
 
-from workers.rules.config import RULESET_VERSION, RuleConfig, load_config
+from ruleset import RULESET_VERSION, RuleConfig, load_config
 from workers.rules.engine import evaluate
 
 __all__ = ["RULESET_VERSION", "RuleConfig", "evaluate", "load_config"]

@@ -11,7 +11,8 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from workers.rules.config import RuleConfig, load_config
+from contract import BREAST_CANCER, KNOWN_BONE_METASTASIS
+from workers.rules.config import RuleConfig
 from workers.rules.dates import as_utc
 from workers.rules.findings import (
     Context,
@@ -23,7 +24,7 @@ from workers.rules.findings import (
 )
 from workers.rules.model import Assessment, Finding, FindingCode
 from workers.rules.priority import overall_priority
-from workers.rules.records import BREAST_CANCER, KNOWN_BONE_METASTASIS, collect
+from workers.rules.records import collect
 from workers.rules.redflags import red_flags
 
 RULES: tuple[tuple[FindingCode, Callable[[Context], Finding | None]], ...] = (
@@ -40,16 +41,17 @@ def evaluate(
     resources: Iterable[Mapping[str, Any]],
     at: datetime,
     *,
-    config: RuleConfig | None = None,
+    config: RuleConfig,
     consumed: frozenset[str] = frozenset(),
 ) -> Assessment:
     """Assess one patient as of `at` (naive = UTC).
 
     `resources` are the patient's stored FHIR R4 resources (JSON dicts; types other than
     Condition and Observation are ignored). `consumed` holds references ("Observation/x") of
-    evidence from closed alert episodes: history, never a trigger again.
+    evidence from closed alert episodes: history, never a trigger again. `config` is the rule
+    set, loaded once by the caller (`load_config`), never read here.
     """
-    cfg = config if config is not None else load_config()
+    cfg = config
     moment = as_utc(at)
     records = collect(resources, moment, cfg)
     cancer = records.events_in(BREAST_CANCER)

@@ -11,7 +11,16 @@ from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 from operator import attrgetter
 
-from workers.rules.config import RuleConfig
+from contract import (
+    ALBUMIN,
+    ALP,
+    BACK_PAIN,
+    CALCIUM_CORRECTED,
+    CALCIUM_IONIZED,
+    CALCIUM_TOTAL,
+    NEURO_DEFICIT,
+)
+from ruleset import RuleConfig
 from workers.rules.dates import iso_day, iso_ordinal
 from workers.rules.labs import (
     Baseline,
@@ -64,7 +73,7 @@ class Context:
 
     def latest_fresh(self, stream: str) -> Judged | None:
         """The stream's latest value, when it is recent and may trigger; else None."""
-        judged = latest(self.records.stream(stream), self.history("ALBUMIN"), self.config)
+        judged = latest(self.records.stream(stream), self.history(ALBUMIN), self.config)
         if judged is None:
             return None
         m = judged.measurement
@@ -81,7 +90,7 @@ class Context:
 
     def baseline(self, judged: Judged) -> Baseline | None:
         m = judged.measurement
-        return baseline(self.records.stream(m.stream), m, self.history("ALBUMIN"), self.config)
+        return baseline(self.records.stream(m.stream), m, self.history(ALBUMIN), self.config)
 
 
 def _clean(value: float) -> float:
@@ -122,7 +131,7 @@ def new_back_pain(ctx: Context) -> Finding | None:
     """A recent back-pain record, on/after the first breast-cancer date, with no other back-pain
     record 31–365 days before it."""
     cfg = ctx.config
-    pains = ctx.records.events_in("BACK_PAIN")
+    pains = ctx.records.events_in(BACK_PAIN)
     window = cfg.new_back_pain_lookback
     triggers: list[Event] = []
     for event in pains:
@@ -137,7 +146,7 @@ def new_back_pain(ctx: Context) -> Finding | None:
         triggers.append(event)
     if not triggers:
         return None
-    evidence = sorted_evidence(event_evidence(e, "BACK_PAIN", cfg) for e in triggers)
+    evidence = sorted_evidence(event_evidence(e, BACK_PAIN, cfg) for e in triggers)
     dates = date_list(iso_day(e.clinical_date) for e in evidence)
     since = ""
     if ctx.first_cancer_day is not None:
@@ -163,12 +172,12 @@ def suspected_mscc(ctx: Context) -> Finding | None:
     cfg = ctx.config
     triggers = [
         e
-        for e in ctx.records.events_in("NEURO_DEFICIT")
+        for e in ctx.records.events_in(NEURO_DEFICIT)
         if ctx.at_day - e.day <= cfg.mscc_days and ctx.can_trigger(e.ref)
     ]
     if not triggers:
         return None
-    evidence = sorted_evidence(event_evidence(e, "NEURO_DEFICIT", cfg) for e in triggers)
+    evidence = sorted_evidence(event_evidence(e, NEURO_DEFICIT, cfg) for e in triggers)
     dates = date_list(iso_day(e.clinical_date) for e in evidence)
     return Finding(
         code="suspected-mscc",
@@ -203,8 +212,8 @@ def hypercalcemia(ctx: Context) -> Finding | None:
     its upper limit; graded by CTCAE v5. Known bone metastasis: only grade 2 or more."""
     cfg = ctx.config
     families = (
-        (cfg.streams_of("CALCIUM_TOTAL", "CALCIUM_CORRECTED"), cfg.calcium_grade_bands),
-        (cfg.streams_of("CALCIUM_IONIZED"), cfg.ionized_grade_bands),
+        (cfg.streams_of(CALCIUM_TOTAL, CALCIUM_CORRECTED), cfg.calcium_grade_bands),
+        (cfg.streams_of(CALCIUM_IONIZED), cfg.ionized_grade_bands),
     )
     hits: list[_Hyper] = []
     for streams, bands in families:
@@ -261,7 +270,7 @@ def rising_calcium(ctx: Context) -> Finding | None:
     """The latest recent serum calcium is within its limit but ≥ 10.0 mg/dL and ≥ 10 % above
     its baseline."""
     cfg = ctx.config
-    for stream in cfg.streams_of("CALCIUM_TOTAL", "CALCIUM_CORRECTED"):
+    for stream in cfg.streams_of(CALCIUM_TOTAL, CALCIUM_CORRECTED):
         judged = ctx.latest_fresh(stream)
         if judged is None:
             continue
@@ -363,7 +372,7 @@ def rising_alp(ctx: Context) -> Finding | None:
     history (its values are not comparable with total ALP)."""
     cfg = ctx.config
     hits: list[_Alp] = []
-    for stream in cfg.streams_of("ALP"):
+    for stream in cfg.streams_of(ALP):
         judged = ctx.latest_fresh(stream)
         if judged is not None:
             hit = _alp_hit(ctx, judged)

@@ -11,7 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from operator import attrgetter
 
-from workers.rules.config import RuleConfig
+from contract import CALCIUM_CORRECTED, CALCIUM_TOTAL
+from ruleset import RuleConfig
 from workers.rules.records import Measurement, reference_high
 
 _day = attrgetter("day")
@@ -79,7 +80,7 @@ def nearest_albumin(
 def judge(measurement: Measurement, albumins: Sequence[Measurement], config: RuleConfig) -> Judged:
     """Total calcium gets the Payne correction when an albumin lies within the window; a
     laboratory-corrected or ionized calcium, or any other analyte, is used as is."""
-    if measurement.kind != "CALCIUM_TOTAL":
+    if measurement.kind != CALCIUM_TOTAL:
         return Judged(measurement, measurement.value)
     albumin = nearest_albumin(measurement, albumins, config)
     if albumin is None:
@@ -92,7 +93,7 @@ def judge(measurement: Measurement, albumins: Sequence[Measurement], config: Rul
 
 def _preference(judged: Judged) -> int:
     """Among same-time values, the corrected calcium is the one the rules mean."""
-    if judged.measurement.kind == "CALCIUM_CORRECTED":
+    if judged.measurement.kind == CALCIUM_CORRECTED:
         return 2
     return 1 if judged.albumin is not None else 0
 

@@ -8,28 +8,29 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
 
-Priority = Literal["routine", "urgent", "asap", "stat"]
-PRIORITY_ORDER: tuple[Priority, ...] = ("routine", "urgent", "asap", "stat")
-
-FindingCode = Literal[
-    "new-back-pain", "suspected-mscc", "hypercalcemia", "rising-calcium", "rising-alp"
-]
-FINDING_CODES: tuple[FindingCode, ...] = (
-    "new-back-pain",
-    "suspected-mscc",
-    "hypercalcemia",
-    "rising-calcium",
-    "rising-alp",
+# The codes and the priority order are the alert contract's, spelled once in `contract`.
+from contract import (
+    FINDING_CODES,
+    PRIORITY_ORDER,
+    FindingCode,
+    Priority,
+    RedFlagCode,
+    priority_rank,
 )
 
-RedFlagCode = Literal["high-spine-back-pain", "weight-loss", "progressive-pain", "ggt-raised"]
-
-
-def priority_rank(priority: Priority) -> int:
-    """Position in routine < urgent < asap < stat, so priorities compare as numbers."""
-    return PRIORITY_ORDER.index(priority)
+__all__ = [
+    "FINDING_CODES",
+    "PRIORITY_ORDER",
+    "Assessment",
+    "Evidence",
+    "Finding",
+    "FindingCode",
+    "Priority",
+    "RedFlag",
+    "RedFlagCode",
+    "priority_rank",
+]
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from workers.rules.config import RuleConfig
+from ruleset import RuleConfig
 from workers.rules.model import PRIORITY_ORDER, FindingCode, Priority, priority_rank
 from workers.rules.text import sentence
 

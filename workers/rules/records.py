@@ -28,21 +28,28 @@ from datetime import datetime
 from operator import attrgetter
 from typing import Any, NamedTuple, TypeGuard
 
-from workers.rules.config import Analyte, RuleConfig
+from contract import (
+    BACK_BODY_SITE,
+    BACK_PAIN,
+    BACK_PAIN_HIGH_SPINE,
+    BREAST_CANCER,
+    KNOWN_BONE_METASTASIS,
+    NEURO_DEFICIT,
+    PAIN_SEVERITY,
+    WEIGHT_LOSS,
+)
+from ruleset import Analyte, RuleConfig
+from ruleset.units import safe_unit_text
+from ruleset.valuesets import EMPTY
 from workers.rules.dates import first_date, parse_fhir_datetime
 from workers.rules.status import OBSERVATION_COUNTS, verification_excluded
-from workers.rules.units import safe_unit_text
-from workers.rules.valuesets import EMPTY
 
 COMPARATORS = frozenset({"<", "<=", ">=", ">", "ad"})
 
-BREAST_CANCER = "BREAST_CANCER"
-KNOWN_BONE_METASTASIS = "KNOWN_BONE_METASTASIS"
 HISTORY_SETS = frozenset({BREAST_CANCER, KNOWN_BONE_METASTASIS})  # Conditions only
-SYMPTOM_SETS = frozenset({"BACK_PAIN", "BACK_PAIN_HIGH_SPINE", "NEURO_DEFICIT", "WEIGHT_LOSS"})
+SYMPTOM_SETS = frozenset({BACK_PAIN, BACK_PAIN_HIGH_SPINE, NEURO_DEFICIT, WEIGHT_LOSS})
 EVENT_SETS = HISTORY_SETS | SYMPTOM_SETS
-PAIN_SEVERITY = "PAIN_SEVERITY"
-BACK_CONTEXT_SETS = frozenset({"BACK_BODY_SITE", "BACK_PAIN"})
+BACK_CONTEXT_SETS = frozenset({BACK_BODY_SITE, BACK_PAIN})
 
 _by_date_ref = attrgetter("date", "ref")
 

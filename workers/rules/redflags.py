@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from contract import BACK_PAIN_HIGH_SPINE, GGT, PAIN_SEVERITY, WEIGHT_LOSS
 from workers.rules.dates import iso_day
 from workers.rules.findings import Context
 from workers.rules.labs import above, at_least, latest
@@ -38,19 +39,19 @@ def _recent_events(ctx: Context, value_set: str, code: RedFlagCode) -> RedFlag |
 
 def high_spine_back_pain(ctx: Context) -> RedFlag | None:
     """Recent pain high in the spine (thoracic or cervical)."""
-    return _recent_events(ctx, "BACK_PAIN_HIGH_SPINE", "high-spine-back-pain")
+    return _recent_events(ctx, BACK_PAIN_HIGH_SPINE, "high-spine-back-pain")
 
 
 def weight_loss(ctx: Context) -> RedFlag | None:
     """Recent weight loss."""
-    return _recent_events(ctx, "WEIGHT_LOSS", "weight-loss")
+    return _recent_events(ctx, WEIGHT_LOSS, "weight-loss")
 
 
 def progressive_pain(ctx: Context) -> RedFlag | None:
     """The latest recent back-pain score is ≥ 2 points above the lowest score of the 30 days
     before it: the pain is getting worse."""
     cfg = ctx.config
-    scores = ctx.history("PAIN_SEVERITY")
+    scores = ctx.history(PAIN_SEVERITY)
     newest = latest(scores, (), cfg)
     if newest is None:
         return None
@@ -81,7 +82,7 @@ def ggt_raised(ctx: Context, findings: Sequence[Finding]) -> RedFlag | None:
     if not any(f.code == "rising-alp" for f in findings):
         return None
     cfg = ctx.config
-    for stream in cfg.streams_of("GGT"):
+    for stream in cfg.streams_of(GGT):
         judged = ctx.latest_fresh(stream)
         if judged is None:
             continue

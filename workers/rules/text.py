@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from workers.rules.config import RuleConfig
+from ruleset import RuleConfig
 from workers.rules.dates import iso_day
 from workers.rules.labs import Judged
 from workers.rules.model import Evidence

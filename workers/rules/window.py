@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from workers.rules.config import RuleConfig
+from ruleset import RuleConfig
 from workers.rules.dates import as_utc, first_date
 
 

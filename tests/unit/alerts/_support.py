@@ -1,9 +1,14 @@
-"""Hand-built assessments, an in-memory resource store and a stand-in for `evaluate_patient`.
+"""Hand-built assessments, an in-memory resource store and the worker's own evaluation step.
 
 The alert logic is tested without the rule engine: assessments are built here by hand, exactly
-as the engine would return them. `Patient.evaluate` replays what the Celery task does (close if
-the Flag ended, compute consumed evidence, decide, apply writes guarded by versionId, save the
-episode) so the life cycle can be walked step by step.
+as the engine would return them. `Patient.evaluate` reads a `PatientRecord` from the in-memory
+store the way the worker reads one from the database and calls the worker's `evaluate_record`
+(close if the Flag ended, assess, withdraw, decide), then applies the writes guarded by
+versionId and saves the episode, so the life cycle is walked on the production path.
+
+Evidence is withdrawn the way it is in production: its stored record is entered-in-error,
+refuted, cancelled or deleted (`FakeStore.withdraw`, `FakeStore.delete`). An assessment that
+simply stops citing a record withdraws nothing.
 """
 
 from __future__ import annotations
@@ -14,7 +19,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeAlias
 
-from workers.alerts import AlertSettings, EpisodeState, Plan, close_if_ended, decide
+from workers.alerts import AlertSettings, EpisodeState, PatientRecord, Plan, evaluate_record
+from workers.rules import load_config
 from workers.rules.model import (
     PRIORITY_ORDER,
     Assessment,
@@ -29,6 +35,7 @@ T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 PATIENT = "Patient/p1"
 RULESET = "v1"
 SETTINGS = AlertSettings()
+CONFIG = load_config()  # the shipped rule set, as the worker loads it by default
 
 
 def day(n: float) -> datetime:
@@ -202,13 +209,51 @@ def assess(
 # --- the store and the task -------------------------------------------------------------------
 
 
+_VER_STATUS = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
+
+
+def clinical_record(reference: str, status: str | None = None) -> dict[str, Any]:
+    """A stored Condition or Observation as the rules cite it: confirmed / final unless
+    `status` says otherwise (a verificationStatus code for a Condition, else a status)."""
+    kind, ident = reference.split("/", 1)
+    if kind == "Condition":
+        code = status or "confirmed"
+        return {
+            "resourceType": kind,
+            "id": ident,
+            "verificationStatus": {"coding": [{"system": _VER_STATUS, "code": code}]},
+        }
+    return {"resourceType": kind, "id": ident, "status": status or "final"}
+
+
 class FakeStore:
-    """Resources by (type, id) with meta.versionId, enforcing the writes' version guards."""
+    """Resources by (type, id) with meta.versionId, enforcing the writes' version guards, and
+    the patient's clinical records (by reference) that assessments cite."""
 
     def __init__(self) -> None:
         self.resources: dict[tuple[str, str], dict[str, Any]] = {}
         self.versions: list[dict[str, Any]] = []  # every version ever written, in order
+        self.clinical: dict[str, dict[str, Any]] = {}
         self.clock = T0
+
+    def cited(self, assessment: Assessment) -> None:
+        """The records an assessment cites are stored (the engine only reads stored ones)."""
+        for finding in assessment.findings:
+            for evidence in (*finding.evidence, *finding.supporting):
+                self.clinical.setdefault(evidence.reference, clinical_record(evidence.reference))
+
+    def withdraw(self, reference: str, status: str = "entered-in-error") -> None:
+        """A client corrects a record: entered-in-error (or refuted, cancelled)."""
+        self.clinical[reference] = clinical_record(reference, status)
+
+    def delete(self, reference: str) -> None:
+        self.clinical.pop(reference, None)
+
+    def evidence(self, episode: EpisodeState | None) -> dict[str, dict[str, Any]]:
+        """What the worker reads: the episode's evidence as stored now (deleted: absent)."""
+        if episode is None:
+            return {}
+        return {r: self.clinical[r] for r in sorted(episode.evidence_refs) if r in self.clinical}
 
     def _put(self, body: dict[str, Any], version: int) -> None:
         stored = copy.deepcopy(body)
@@ -287,29 +332,32 @@ class Patient:
             or (state.status == "closed")
         )
 
-    def evaluate(self, source: AssessmentSource, now: datetime) -> tuple[Plan | None, Plan]:
-        """One run of the task. `source` may depend on the consumed evidence, as the engine does."""
-        self.store.clock = now
+    def record(self) -> PatientRecord:
+        """What the worker reads under the patient's lock (workers.evaluation.read_record)."""
         episode = self.open_episode
-        closing = close_if_ended(
-            episode, self.store.episode_resources(episode), now=now, settings=self.settings
+        return PatientRecord(
+            episode=episode,
+            alert_resources=self.store.episode_resources(episode),
+            consumed=self.consumed,
+            evidence=self.store.evidence(episode),
         )
-        if closing is not None:
-            self.store.apply(closing)
-            self._save(closing.episode)
-            episode = None
-        assessment = source(self.consumed) if callable(source) else source
-        plan = decide(
-            assessment,
-            episode,
-            self.store.episode_resources(episode),
-            now=now,
-            settings=self.settings,
-            new_id=self.ids,
+
+    def evaluate(self, source: AssessmentSource, now: datetime) -> tuple[Plan | None, Plan]:
+        """One run of the task: the worker's `evaluate_record` on what the store holds. `source`
+        may depend on the consumed evidence, as the engine does."""
+        self.store.clock = now
+
+        def assess(consumed: frozenset[str]) -> Assessment:
+            return source(consumed) if callable(source) else source
+
+        decision = evaluate_record(
+            self.record(), assess, now=now, config=CONFIG, settings=self.settings, new_id=self.ids
         )
-        self.store.apply(plan)
-        self._save(plan.episode)
-        return closing, plan
+        self.store.cited(decision.assessment)
+        for plan in decision.plans:
+            self.store.apply(plan)
+            self._save(plan.episode)
+        return decision.closing, decision.plan
 
 
 def extensions(resource: dict[str, Any], url: str) -> list[dict[str, Any]]:

@@ -70,6 +70,7 @@ def lifecycle_walk() -> tuple[Patient, list[Step]]:
     run("closed", lambda: (_two_back_pain_records(), calcium), 5)
     run("no reopening", lambda: (_two_back_pain_records(), calcium), 6)
     run("new evidence", lambda: (_two_back_pain_records(), calcium, alp), 10)
+    patient.store.withdraw("Observation/alp1")  # the ALP result is entered in error
     run("retracted", lambda: (_two_back_pain_records(), calcium), 11)
     return patient, steps
 
@@ -84,7 +85,10 @@ def every_kind_of_alert() -> Patient:
         rising_alp(value=420.0),
     )
     patient.evaluate(assess(*everything, red_flags=[high_spine(), weight_loss()]), day(0))
+    patient.store.withdraw("Condition/neuro1", "refuted")
+    patient.store.withdraw("Observation/alp1", "cancelled")
     patient.evaluate(assess(back_pain(), hypercalcemia(), at=day(1)), day(1))
+    patient.store.withdraw("Observation/ca1")
     patient.evaluate(assess(back_pain(), rising_calcium(date=day(2)), at=day(2)), day(2))
     return patient
 
@@ -124,19 +128,26 @@ def _assess_unconsumed(
 
 
 def random_story(seed: int, length: int = 12) -> Patient:
-    """A seeded random walk over the finding pool, with nurse actions in between."""
+    """A seeded random walk over the finding pool, with nurse actions and withdrawn records
+    (entered in error: never cited again) in between."""
     rng = random.Random(seed)
     patient = Patient()
+    gone: set[str] = set()
     for i in range(length):
         at = day(i * 2)
-        chosen = [f for f in FINDING_POOL if f.date <= at and rng.random() < 0.5]
+        pool = [f for f in FINDING_POOL if not {e.reference for e in f.evidence} & gone]
+        chosen = [f for f in pool if f.date <= at and rng.random() < 0.5]
         by_code: dict[str, Finding] = {}
         for finding in chosen:
             by_code[finding.code] = finding  # at most one finding per code, the latest
         findings, when = tuple(by_code.values()), at
         patient.evaluate(partial(_assess_unconsumed, findings, when), at)
         episode = patient.open_episode
-        if episode is not None and rng.random() < 0.15:
+        if episode is not None and rng.random() < 0.1:
+            withdrawn = rng.choice(sorted(episode.evidence_refs))
+            patient.store.withdraw(withdrawn)
+            gone.add(withdrawn)
+        elif episode is not None and rng.random() < 0.15:
             patient.store.nurse_sets_status(f"Flag/{episode.flag_id}", "inactive")
         elif episode is not None and rng.random() < 0.2:
             last = episode.communications[-1].id

@@ -6,8 +6,7 @@ from dataclasses import replace
 
 import pytest
 
-from workers.alerts import AlertSettings, Plan, decide
-from workers.alerts.codes import (
+from contract import (
     ALERT_PRIORITY_URL,
     CLOSURE_REASON_URL,
     FINDING_EXTENSION_URL,
@@ -15,8 +14,10 @@ from workers.alerts.codes import (
     PRIORITY_HISTORY_URL,
     RED_FLAG_EXTENSION_URL,
 )
+from workers.alerts import AlertSettings, Plan, decide
 
 from ._support import (
+    CONFIG,
     PATIENT,
     RULESET,
     T0,
@@ -59,14 +60,30 @@ def _active_requests(patient: Patient) -> list[dict[str, object]]:
 
 
 def test_no_finding_and_no_episode_is_an_empty_plan() -> None:
-    plan = decide(assess(), None, [], now=T0, settings=AlertSettings(), new_id=Ids())
+    plan = decide(
+        assess(),
+        None,
+        [],
+        now=T0,
+        settings=AlertSettings(),
+        config=CONFIG,
+        retracted=frozenset(),
+        new_id=Ids(),
+    )
     assert plan == Plan()
     assert plan.is_empty
 
 
 def test_red_flags_alone_open_nothing() -> None:
     plan = decide(
-        assess(red_flags=[weight_loss()]), None, [], now=T0, settings=AlertSettings(), new_id=Ids()
+        assess(red_flags=[weight_loss()]),
+        None,
+        [],
+        now=T0,
+        settings=AlertSettings(),
+        config=CONFIG,
+        retracted=frozenset(),
+        new_id=Ids(),
     )
     assert plan.is_empty
 
@@ -75,7 +92,16 @@ def test_opening_creates_an_active_flag_and_an_active_request() -> None:
     assessment = assess(
         back_pain(date=day(-3)), hypercalcemia(date=day(-1)), red_flags=[high_spine()]
     )
-    plan = decide(assessment, None, [], now=T0, settings=AlertSettings(), new_id=Ids())
+    plan = decide(
+        assessment,
+        None,
+        [],
+        now=T0,
+        settings=AlertSettings(),
+        config=CONFIG,
+        retracted=frozenset(),
+        new_id=Ids(),
+    )
 
     assert plan.events == ("opened",)
     assert [(w.resource_type, w.id, w.if_match) for w in plan.writes] == [
@@ -172,7 +198,16 @@ def test_opening_creates_an_active_flag_and_an_active_request() -> None:
 
 
 def test_opening_for_suspected_mscc_says_contact_the_mscc_coordinator() -> None:
-    plan = decide(assess(mscc()), None, [], now=T0, settings=AlertSettings(), new_id=Ids())
+    plan = decide(
+        assess(mscc()),
+        None,
+        [],
+        now=T0,
+        settings=AlertSettings(),
+        config=CONFIG,
+        retracted=frozenset(),
+        new_id=Ids(),
+    )
     request = plan.writes[1].resource
     assert request["priority"] == "stat"
     text = request["payload"][0]["contentString"]
@@ -187,7 +222,16 @@ def test_settings_choose_the_team_device_and_code_systems() -> None:
         code_system_base="https://example.org/cs",
         ruleset_extension_url="https://example.org/ext/ruleset",
     )
-    plan = decide(assess(back_pain()), None, [], now=T0, settings=settings, new_id=Ids())
+    plan = decide(
+        assess(back_pain()),
+        None,
+        [],
+        now=T0,
+        settings=settings,
+        config=CONFIG,
+        retracted=frozenset(),
+        new_id=Ids(),
+    )
     flag, request = (w.resource for w in plan.writes)
     assert request["recipient"] == [{"reference": "CareTeam/breast-onc"}]
     assert flag["author"]["reference"] == "Device/alerts-2"
@@ -199,14 +243,40 @@ def test_settings_choose_the_team_device_and_code_systems() -> None:
 def test_decisions_are_deterministic() -> None:
     """No clock, no randomness: the same inputs give the same plan."""
     assessment = assess(back_pain(), rising_alp())
-    first = decide(assessment, None, [], now=T0, settings=AlertSettings(), new_id=Ids())
-    second = decide(assessment, None, [], now=T0, settings=AlertSettings(), new_id=Ids())
+    first = decide(
+        assessment,
+        None,
+        [],
+        now=T0,
+        settings=AlertSettings(),
+        config=CONFIG,
+        retracted=frozenset(),
+        new_id=Ids(),
+    )
+    second = decide(
+        assessment,
+        None,
+        [],
+        now=T0,
+        settings=AlertSettings(),
+        config=CONFIG,
+        retracted=frozenset(),
+        new_id=Ids(),
+    )
     assert first == second
 
 
 def test_naive_now_is_refused() -> None:
     with pytest.raises(ValueError, match="timezone"):
-        decide(assess(back_pain()), None, [], now=T0.replace(tzinfo=None), new_id=Ids())
+        decide(
+            assess(back_pain()),
+            None,
+            [],
+            now=T0.replace(tzinfo=None),
+            config=CONFIG,
+            retracted=frozenset(),
+            new_id=Ids(),
+        )
 
 
 # --- an open episode ------------------------------------------------------------------------
@@ -387,6 +457,7 @@ def test_an_out_of_order_run_does_not_retract_newer_evidence() -> None:
 
 def test_retracting_all_evidence_deactivates_the_flag_and_revokes_open_requests() -> None:
     patient = _opened(back_pain(), red_flags=(weight_loss(),))
+    patient.store.withdraw("Condition/bp1")
     _, plan = patient.evaluate(assess(at=day(1)), day(1))
     assert plan.events == ("retracted", "closed", "revoked")
     assert [(w.resource_type, w.if_match) for w in plan.writes] == [
@@ -412,6 +483,7 @@ def test_retracting_all_evidence_deactivates_the_flag_and_revokes_open_requests(
 def test_retraction_does_not_touch_acknowledged_requests() -> None:
     patient = _opened(back_pain())
     patient.store.nurse_sets_status("CommunicationRequest/id-3", "completed")
+    patient.store.withdraw("Condition/bp1")
     _, plan = patient.evaluate(assess(at=day(1)), day(1))
     assert plan.events == ("retracted", "closed")
     assert [w.resource_type for w in plan.writes] == ["Flag"]
@@ -419,6 +491,7 @@ def test_retraction_does_not_touch_acknowledged_requests() -> None:
 
 def test_partial_retraction_lowers_the_priority_with_a_recorded_reason() -> None:
     patient = _opened(back_pain(), mscc())
+    patient.store.withdraw("Condition/neuro1", "refuted")
     _, plan = patient.evaluate(assess(back_pain(), at=day(1)), day(1))
     assert plan.events == ("retracted", "priority-lowered", "superseded")
     episode = plan.episode
@@ -451,6 +524,7 @@ def test_retracting_evidence_the_open_request_never_cited_only_updates_the_flag(
         ),
     )
     patient.evaluate(assess(both, at=day(1)), day(1))  # bp2 joins the Flag only
+    patient.store.delete("Condition/bp2")
     _, plan = patient.evaluate(assess(back_pain("Condition/bp1", day(-3)), at=day(2)), day(2))
     assert plan.events == ("retracted",)
     assert [w.resource_type for w in plan.writes] == ["Flag"]
@@ -482,7 +556,9 @@ def test_a_closed_episode_counts_as_none() -> None:
     episode = patient.open_episode
     assert episode is not None
     closed = replace(episode, status="closed", closed_at=day(1))
-    plan = decide(assess(), closed, [], now=day(1), new_id=Ids())
+    plan = decide(
+        assess(), closed, [], now=day(1), config=CONFIG, retracted=frozenset(), new_id=Ids()
+    )
     assert plan.is_empty
 
 
@@ -496,6 +572,8 @@ def test_deciding_on_an_ended_flag_is_a_caller_error() -> None:
             episode,
             patient.store.episode_resources(episode),
             now=day(1),
+            config=CONFIG,
+            retracted=frozenset(),
             new_id=Ids(),
         )
 
@@ -509,6 +587,8 @@ def test_an_episode_of_another_patient_is_refused() -> None:
             episode,
             patient.store.episode_resources(episode),
             now=day(1),
+            config=CONFIG,
+            retracted=frozenset(),
             new_id=Ids(),
         )
 
@@ -538,7 +618,8 @@ def test_withdrawn_evidence_next_to_aged_out_evidence_keeps_the_finding() -> Non
         ),
     )
     patient.evaluate(assess(both), day(0))
-    # Day 15: bp1 is 35 days old (aged out, kept); bp2 vanished inside the window (withdrawn).
+    # Day 15: bp1 is 35 days old (aged out, kept); bp2 was entered in error (withdrawn).
+    patient.store.withdraw("Condition/bp2")
     _, plan = patient.evaluate(assess(at=day(15)), day(15))
     assert plan.events == ("retracted",)
     assert [w.resource_type for w in plan.writes] == ["Flag"]
@@ -551,7 +632,7 @@ def test_withdrawn_evidence_next_to_aged_out_evidence_keeps_the_finding() -> Non
 
 def test_without_a_priority_reason_the_history_names_the_findings() -> None:
     assessment = replace(assess(rising_alp()), priority_reason="")
-    plan = decide(assessment, None, [], now=T0, new_id=Ids())
+    plan = decide(assessment, None, [], now=T0, config=CONFIG, retracted=frozenset(), new_id=Ids())
     assert plan.episode is not None
     reason = plan.episode.priority_history[0].reason
     assert reason == "routine: highest priority among rising alkaline phosphatase (alp) (routine)"

@@ -18,7 +18,7 @@ from fhir.resources.R4B.flag import Flag
 
 from workers.alerts import AlertSettings, decide
 
-from ._support import Ids, assess, back_pain, high_spine, hypercalcemia, mscc, weight_loss
+from ._support import CONFIG, Ids, assess, back_pain, high_spine, hypercalcemia, mscc, weight_loss
 from .scenarios import (
     closed_with_an_open_request,
     every_kind_of_alert,
@@ -45,6 +45,8 @@ def _all_written_resources() -> list[dict[str, Any]]:
         [],
         now=back_pain().date,
         settings=AlertSettings(),
+        config=CONFIG,
+        retracted=frozenset(),
         new_id=Ids("dry"),
     )
     resources += [w.resource for w in dry.writes]
@@ -83,7 +85,15 @@ def test_every_written_resource_passes_the_r4_validator(
 
 def test_the_validator_does_reject_a_broken_alert(tmp_path: Path) -> None:
     """Guards the check above: a bad status must be caught, or the validator is not working."""
-    plan = decide(assess(back_pain()), None, [], now=back_pain().date, new_id=Ids())
+    plan = decide(
+        assess(back_pain()),
+        None,
+        [],
+        now=back_pain().date,
+        config=CONFIG,
+        retracted=frozenset(),
+        new_id=Ids(),
+    )
     broken = [dict(plan.writes[1].resource, status="bogus")]
     path = tmp_path / "broken.json"
     path.write_text(json.dumps(broken))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from workers.alerts.codes import CLOSURE_REASON_URL, FLAG_DETAIL_URL
+from contract import CLOSURE_REASON_URL, FLAG_DETAIL_URL
 
 from ._support import day, extensions
 from .scenarios import lifecycle_walk

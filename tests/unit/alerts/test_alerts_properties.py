@@ -10,8 +10,8 @@ from typing import Any
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from contract import ALERT_PRIORITY_URL, PRIORITY_HISTORY_URL
 from workers.alerts import EpisodeState
-from workers.alerts.codes import ALERT_PRIORITY_URL, PRIORITY_HISTORY_URL
 from workers.rules.model import (
     FINDING_CODES,
     PRIORITY_ORDER,
@@ -47,7 +47,7 @@ _step = st.fixed_dictionaries(
         "advance": st.sampled_from([0, 0, 1, 2, 5, 12, 40]),
         # Carry the previous step's records forward (the common case: data only grows) ...
         "carry": st.booleans(),
-        # ... but some disappear: entered in error, refuted, cancelled (a retraction).
+        # ... but some are withdrawn in the store: entered in error (a retraction).
         "drop": st.sets(st.sampled_from(FINDING_CODES), max_size=2),
         "picks": st.dictionaries(
             st.sampled_from(FINDING_CODES),
@@ -119,14 +119,19 @@ def test_priority_never_drops_without_a_recorded_reason(steps: list[dict[str, An
     patient = Patient()
     at: datetime = day(0)
     picks: dict[FindingCode, tuple[int, Priority]] = {}
+    withdrawn: set[str] = set()
     for step in steps:
         at = at + (day(step["advance"]) - day(0))
         picks = {**(picks if step["carry"] else {}), **step["picks"]}
+        for code in step["drop"] & picks.keys():
+            ref = f"Observation/{code}-{picks[code][0]}"
+            patient.store.withdraw(ref)  # the engine never cites it again
+            withdrawn.add(ref)
         picks = {c: p for c, p in picks.items() if c not in step["drop"]}
         findings = tuple(
             _finding(code, k, priority)
             for code, (k, priority) in sorted(picks.items())
-            if day(k * _RECORD_DATE_STEP_DAYS) <= at
+            if day(k * _RECORD_DATE_STEP_DAYS) <= at and f"Observation/{code}-{k}" not in withdrawn
         )
         source = _source(findings, at, [weight_loss()] if step["red_flag"] else [])
 

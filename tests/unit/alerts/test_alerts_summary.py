@@ -6,8 +6,9 @@ from dataclasses import replace
 
 import pytest
 
+from ruleset import load_config
 from workers.alerts.reconcile import episode_finding
-from workers.alerts.summary import finding_facts, recommended_action, recommended_actions
+from workers.alerts.summary import finding_facts, recommended_actions
 from workers.rules.model import FindingCode, Priority
 
 from ._support import hypercalcemia, rising_alp, rising_calcium
@@ -28,20 +29,24 @@ from ._support import hypercalcemia, rising_alp, rising_calcium
         ("rising-calcium", "routine", "next routine opportunity"),
         ("rising-alp", "routine", "repeat ALP with GGT"),
         ("rising-alp", "urgent", "consider imaging for bone metastases"),
+        ("rising-alp", "stat", "consider imaging for bone metastases"),
+        ("hypercalcemia", "routine", "urgent oncology review; repeat calcium"),
     ],
 )
 def test_each_finding_has_its_recommended_action(
     code: FindingCode, priority: Priority, expected: str
 ) -> None:
-    assert expected in recommended_action(code, priority)
+    assert expected in load_config().recommended_action(code, priority)
 
 
 def test_a_combination_leads_with_the_raised_priority() -> None:
     findings = [episode_finding(rising_calcium()), episode_finding(rising_alp())]
-    actions = recommended_actions(findings, "urgent")
+    actions = recommended_actions(findings, "urgent", load_config())
     assert actions[0].startswith("oncology review at urgent priority")
     assert len(actions) == 3
-    assert len(recommended_actions(findings, "routine")) == 2  # no combination: no lead line
+    assert (
+        len(recommended_actions(findings, "routine", load_config())) == 2
+    )  # no combination: no lead line
 
 
 def test_facts_give_value_limit_baseline_grade_and_supporting_records() -> None:

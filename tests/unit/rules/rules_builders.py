@@ -8,8 +8,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from ruleset import RuleConfig, load_config
 from workers.rules import evaluate
-from workers.rules.config import RuleConfig
 from workers.rules.model import Assessment, Finding
 
 SNOMED = "http://snomed.info/sct"
@@ -163,7 +163,9 @@ def run(
     consumed: frozenset[str] | set[str] = frozenset(),
     config: RuleConfig | None = None,
 ) -> Assessment:
-    return evaluate(PATIENT, list(resources), at, config=config, consumed=frozenset(consumed))
+    return evaluate(
+        PATIENT, list(resources), at, config=config or load_config(), consumed=frozenset(consumed)
+    )
 
 
 def codes(assessment: Assessment) -> list[str]:

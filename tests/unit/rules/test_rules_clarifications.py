@@ -2,7 +2,7 @@
 
 Status codes are read by code: a verificationStatus coding `refuted` or `entered-in-error`
 without its `system` counts exactly as with it, for eligibility (§1), for what counts (§2) and
-for retraction (§6, workers.rules.status.withdrawn, which workers/evaluation.py uses).
+for retraction (§6, workers.rules.status.withdrawn, which workers/alerts/withdrawal.py uses).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from rules_builders import (
     run,
 )
 
-from workers.rules.config import load_config
+from ruleset import load_config
 from workers.rules.status import verification_excluded, withdrawn
 
 EXCLUDED = ("refuted", "entered-in-error")
@@ -282,7 +282,7 @@ def test_who_icd10_breast_cancer_and_snomed_descendant_make_eligible() -> None:
 
 def test_every_added_snomed_code_has_a_display() -> None:
     """v1.1 additions are listed one by one with their display (never an is-a filter)."""
-    path = files("workers.rules.data") / "valuesets" / "breast-cancer.json"
+    path = files("ruleset.data") / "valuesets" / "breast-cancer.json"
     data = json.loads(path.read_text(encoding="utf-8"))
     snomed = next(i for i in data["compose"]["include"] if i["system"] == SNOMED)
     displays = {c["code"]: c.get("display") for c in snomed["concept"]}

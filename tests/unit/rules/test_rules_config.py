@@ -7,12 +7,14 @@ import json
 import shutil
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import pytest
 from rules_builders import albumin, back_pain, breast_cancer, calcium, codes, run
 
+from contract import VALUE_SET_NAMES
+from ruleset import DayWindow
 from workers.rules import RULESET_VERSION, RuleConfig, evaluate, load_config
-from workers.rules.config import DayWindow
 
 CONFIG = load_config()
 
@@ -86,7 +88,7 @@ def test_thresholds_come_from_the_config() -> None:
 
 
 def test_a_custom_ruleset_file_loads_with_its_own_version(tmp_path: Path) -> None:
-    source = resources.files("workers.rules.data")
+    source = resources.files("ruleset.data")
     target = tmp_path / "rules"
     shutil.copytree(str(source), target)
     data = json.loads((target / "ruleset-v1.json").read_text())
@@ -101,7 +103,7 @@ def test_a_custom_ruleset_file_loads_with_its_own_version(tmp_path: Path) -> Non
 
 
 def test_a_value_set_file_must_hold_the_named_set(tmp_path: Path) -> None:
-    source = resources.files("workers.rules.data")
+    source = resources.files("ruleset.data")
     target = tmp_path / "rules"
     shutil.copytree(str(source), target)
     data = json.loads((target / "ruleset-v1.json").read_text())
@@ -109,3 +111,56 @@ def test_a_value_set_file_must_hold_the_named_set(tmp_path: Path) -> None:
     (target / "bad.json").write_text(json.dumps(data))
     with pytest.raises(ValueError, match="expected BACK_PAIN"):
         load_config(target / "bad.json")
+
+
+def _copy_ruleset(tmp_path: Path) -> tuple[Path, dict[str, Any]]:
+    target = tmp_path / "rules"
+    shutil.copytree(str(resources.files("ruleset.data")), target)
+    return target, json.loads((target / "ruleset-v1.json").read_text())
+
+
+def test_recommended_actions_are_rule_set_data(tmp_path: Path) -> None:
+    """The words a team is asked to act on are versioned with the thresholds: a rule set with
+    other words gives other actions, and each finding's action depends on its priority."""
+    assert CONFIG.recommended_action("rising-alp", "routine").startswith("routine oncology")
+    assert CONFIG.recommended_action("rising-alp", "asap").startswith("urgent oncology review")
+    assert CONFIG.combination_action.format(priority="asap").startswith(
+        "oncology review at asap priority"
+    )
+    target, data = _copy_ruleset(tmp_path)
+    data["recommended_actions"]["by_finding"]["suspected-mscc"] = [["routine", "call the team"]]
+    (target / "custom.json").write_text(json.dumps(data))
+    custom = load_config(target / "custom.json")
+    assert custom.recommended_action("suspected-mscc", "stat") == "call the team"
+
+
+@pytest.mark.parametrize(
+    ("steps", "message"),
+    [
+        (None, "recommended actions missing for \\['rising-alp'\\]"),
+        ([["urgent", "x"]], "rising priorities from routine"),
+        ([["routine", "x"], ["routine", "y"]], "rising priorities from routine"),
+        ([["routine", "x"], ["high", "y"]], "unknown priority"),
+    ],
+)
+def test_recommended_actions_must_cover_every_finding_and_priority(
+    tmp_path: Path, steps: Any, message: str
+) -> None:
+    target, data = _copy_ruleset(tmp_path)
+    by_finding = data["recommended_actions"]["by_finding"]
+    if steps is None:
+        del by_finding["rising-alp"]
+    else:
+        by_finding["rising-alp"] = steps
+    (target / "bad.json").write_text(json.dumps(data))
+    with pytest.raises(ValueError, match=message):
+        load_config(target / "bad.json")
+
+
+def test_a_rule_set_must_define_every_value_set_the_contract_names(tmp_path: Path) -> None:
+    target, data = _copy_ruleset(tmp_path)
+    del data["value_sets"]["GGT"]
+    (target / "bad.json").write_text(json.dumps(data))
+    with pytest.raises(ValueError, match="lacks value sets \\['GGT'\\]"):
+        load_config(target / "bad.json")
+    assert {vs.name for vs in CONFIG.value_sets} == VALUE_SET_NAMES

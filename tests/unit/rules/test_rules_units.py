@@ -15,8 +15,8 @@ from rules_builders import (
     run,
 )
 
+from ruleset.units import Conversion, UnitTable, safe_unit_text
 from workers.rules import load_config
-from workers.rules.units import Conversion, UnitTable, safe_unit_text
 
 UNITS = load_config().units
 

@@ -18,8 +18,8 @@ from rules_builders import (
     run,
 )
 
+from ruleset.valuesets import value_set_from_fhir
 from workers.rules import RULESET_VERSION, load_config
-from workers.rules.valuesets import value_set_from_fhir
 
 CONFIG = load_config()
 
@@ -205,7 +205,7 @@ def test_shipped_rule_set_has_the_published_version() -> None:
 
 
 def test_shipped_value_sets_are_fhir_valuesets_named_as_the_spec() -> None:
-    folder = resources.files("workers.rules.data") / "valuesets"
+    folder = resources.files("ruleset.data") / "valuesets"
     names = set()
     for node in folder.iterdir():
         if not node.name.endswith(".json"):
@@ -305,7 +305,7 @@ NOT_PRIMARY_MALIGNANT_BREAST: list[tuple[str, str]] = [
 
 
 def _breast_cancer_snomed_concepts() -> dict[str, str | None]:
-    path = resources.files("workers.rules.data") / "valuesets" / "breast-cancer.json"
+    path = resources.files("ruleset.data") / "valuesets" / "breast-cancer.json"
     data = json.loads(path.read_text(encoding="utf-8"))
     concepts: dict[str, str | None] = {}
     for include in data["compose"]["include"]:
