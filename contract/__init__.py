@@ -164,3 +164,40 @@ OPEN_COMMUNICATION_STATUSES: Final = frozenset({"active", "on-hold"})
 
 # The note the worklist adds to a CommunicationRequest it completes: who acknowledged, and when.
 ACK_NOTE_TEXT: Final = "Acknowledged on the oncology worklist"
+
+
+# --- Dismissing an alert with a reason (issue 13; CDS Hooks overrideReasons use the same) -----
+# A nurse closes an alert with one of these (coded statusReason / note on the
+# CommunicationRequest), like CDS Hooks' override reasons; reports count them.
+DISMISS_REASON_CODE_SYSTEM_NAME: Final = "dismiss-reason"
+DismissReason = Literal[
+    "already-known",
+    "not-clinically-relevant",
+    "duplicate",
+    "patient-deceased",
+    "patient-transferred",
+    "other",
+]
+DISMISS_REASONS: Final[Mapping[DismissReason, str]] = {
+    "already-known": "Already known to the oncology team",
+    "not-clinically-relevant": "Not clinically relevant for this patient",
+    "duplicate": "Duplicate of another alert",
+    "patient-deceased": "Patient deceased",
+    "patient-transferred": "Patient transferred to another service",
+    "other": "Other (reason given in text)",
+}
+
+
+# --- Deadlines, escalation and snooze (issue 13) ----------------------------------------------
+# An escalation CommunicationRequest carries this identifier, value "<original id>@<deadline>"
+# (the deadline as a FHIR instant): one escalation per request and deadline, found again by it.
+ESCALATION_IDENTIFIER_SYSTEM: Final = f"{SERVICE_BASE_URL}/escalation"
+# On the Flag, one per escalation, oldest first. Complex: sub-extensions "request"
+# (valueReference, the request nobody acknowledged), "escalation" (valueReference, the new
+# request), "deadline" (valueDateTime, when it fell due), "date" (valueDateTime, when escalated),
+# "to" (valueCode, the escalation's priority).
+ESCALATION_NAME: Final = "alert-escalation"
+ESCALATION_URL: Final = f"{STRUCTURE_DEFINITION_BASE}/{ESCALATION_NAME}"
+# On a snoozed (`on-hold`) CommunicationRequest: when it becomes `active` again (valueDateTime).
+SNOOZE_UNTIL_NAME: Final = "snooze-until"
+SNOOZE_UNTIL_URL: Final = f"{STRUCTURE_DEFINITION_BASE}/{SNOOZE_UNTIL_NAME}"

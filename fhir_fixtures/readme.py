@@ -77,7 +77,7 @@ calcium per kind (50), the nearest albumin with ties to the later one (51), a un
 referenceRange.high (52), bone-specific ALP as its own analyte (53), absent symptoms (54),
 verificationStatus read by code with or without `system` (55), the state after a partial
 retraction (56; the step-by-step revoke and re-issue is in
-`tests/integration/test_status_by_code.py`) and ICD-10 (WHO) plus SNOMED CT descendant codes
+`tests/api/test_status_by_code.py`) and ICD-10 (WHO) plus SNOMED CT descendant codes
 (57). `tests/unit/fixtures/test_v11_coverage.py` checks that every section 8 bullet has one.
 These are the only fixtures whose Conditions may carry a verificationStatus without `system`.
 

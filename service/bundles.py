@@ -19,10 +19,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import orjson
 from sqlalchemy.orm import Session
 
-from service import interactions
+from service import interactions, searching
+from service.config import Settings
 from service.errors import FHIRError, Issue, operation_outcome
 from service.interactions import WriteContext, query_items
 from service.store import resources as store
@@ -96,7 +96,9 @@ def _written(stored: Stored, status: int) -> dict[str, Any]:
     }
 
 
-def _run_entry(session: Session, ctx: WriteContext, e: PlannedEntry) -> dict[str, Any]:
+def _run_entry(
+    session: Session, ctx: WriteContext, e: PlannedEntry, search: _Search
+) -> dict[str, Any]:
     t = e.target
     assert t is not None
     rtype = t.resource_type
@@ -134,16 +136,31 @@ def _run_entry(session: Session, ctx: WriteContext, e: PlannedEntry) -> dict[str
         assert t.resource_id is not None and t.version_id is not None
         stored = interactions.vread(session, ctx, rtype, t.resource_id, t.version_id)
         return {"resource": stored.json(), "response": _response("200 OK", stored)}
-    _q, rows, total = interactions.search(session, ctx, rtype, query_items(t.query))
-    inner: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset"}
-    if total is not None:
-        inner["total"] = total
-    inner["entry"] = [{"resource": orjson.loads(r), "search": {"mode": "match"}} for r in rows]
-    return {"resource": inner, "response": _response("200 OK")}
+    # A search entry answers exactly as GET /fhir/Type?… does (includes, _summary, _elements,
+    # caps and scopes), through the same search module.
+    return {
+        "resource": search(session, rtype, query_items(t.query)),
+        "response": _response("200 OK"),
+    }
 
 
 def _failed(err: FHIRError) -> dict[str, Any]:
     return {"response": _response(f"{err.status}", outcome=err.operation_outcome())}
+
+
+class _Search:
+    """search-type for GET entries: the route's own search, with this deployment's caps."""
+
+    def __init__(self, ctx: WriteContext, settings: Settings, base: str | None) -> None:
+        self._ctx, self._settings, self._base = ctx, settings, base or ""
+
+    def __call__(
+        self, session: Session, rtype: str, items: list[tuple[str, str]]
+    ) -> dict[str, Any]:
+        q = searching.parse(self._ctx.principal, rtype, items, self._settings)
+        return searching.run(
+            session, self._ctx.principal, q, base=self._base, settings=self._settings
+        )
 
 
 def process(
@@ -151,9 +168,12 @@ def process(
     ctx: WriteContext,
     bundle: Mapping[str, Any],
     base: str | None = None,
+    settings: Settings | None = None,
 ) -> dict[str, Any]:
     """Run a transaction or batch Bundle; returns the response Bundle. `base` is this
-    server's `…/fhir` as the client addressed it: absolute request urls must start with it."""
+    server's `…/fhir` as the client addressed it: absolute request urls must start with it.
+    `settings` carries the search caps for GET entries (the defaults when not given)."""
+    search = _Search(ctx, settings or Settings.model_construct(), base)
     btype = bundle.get("type")
     if btype not in ("transaction", "batch"):
         raise FHIRError.of(
@@ -172,14 +192,14 @@ def process(
                 continue
             if atomic:
                 try:
-                    results[e.index] = _run_entry(session, ctx, e)
+                    results[e.index] = _run_entry(session, ctx, e, search)
                 except FHIRError as err:
                     raise entry_error(e.index, err) from None
                 continue
             before = set(ctx.patients)
             try:
                 with session.begin_nested():
-                    results[e.index] = _run_entry(session, ctx, e)
+                    results[e.index] = _run_entry(session, ctx, e, search)
             except FHIRError as err:
                 ctx.patients = before  # the entry's savepoint was rolled back: no evaluation
                 results[e.index] = _failed(entry_error(e.index, err))

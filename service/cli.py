@@ -103,6 +103,15 @@ def asgi_app() -> Any:
 def worker(
     concurrency: Annotated[int, typer.Option(help="Worker processes")] = 2,
     queues: Annotated[str, typer.Option(help="Queues to consume")] = "evaluate,deliver",
+    beat: Annotated[
+        bool,
+        typer.Option(
+            "--beat",
+            help="Also run Celery beat in this worker (the periodic deadline sweep: "
+            "escalation, snooze expiry). Run it in exactly one worker, or run "
+            "`celery -A workers.celery_app beat` once beside the workers",
+        ),
+    ] = False,
 ) -> None:
     """Run a Celery worker for the configured broker (ALERTS_BROKER_URL)."""
     settings = get_settings()
@@ -117,7 +126,12 @@ def worker(
     # BROKER_URL, LOADER, CONFIG_MODULE... from the environment as its own options, so an
     # unrelated variable of the same name would stop or misconfigure the worker.
     celery_worker = celery_app.Worker(
-        loglevel="INFO", concurrency=concurrency, queues=[q for q in queues.split(",") if q]
+        loglevel="INFO",
+        concurrency=concurrency,
+        queues=[q for q in queues.split(",") if q],
+        beat=beat,
+        # beat's schedule file (last run times) lives in the data dir, not the working dir.
+        schedule_filename=str(settings.ensure_data_dir() / "celerybeat-schedule"),
     )
     celery_worker.start()
     raise typer.Exit(celery_worker.exitcode or 0)
@@ -132,6 +146,53 @@ def migrate() -> None:
     settings.ensure_data_dir()
     upgrade(settings.resolved_database_url)
     typer.echo("database is at the latest schema")
+
+
+@app.command()
+def report(
+    fmt: Annotated[
+        str, typer.Option("--format", help="json (as GET /ops/report) or table")
+    ] = "json",
+) -> None:
+    """Alert burden: alerts per priority and finding, time to acknowledge, escalations,
+    dismiss reasons, alerts per 1,000 patients evaluated (reads the configured database)."""
+    import json
+
+    from service.report import load_report
+    from service.store.db import session_factory, transaction
+    from service.store.migrate import upgrade
+
+    if fmt not in ("json", "table"):
+        typer.echo("--format must be json or table", err=True)
+        raise typer.Exit(2)
+    settings = get_settings()
+    if settings.resolved_database_url.startswith("sqlite"):
+        settings.ensure_data_dir()
+    upgrade(settings.resolved_database_url)
+    with transaction(session_factory(settings.resolved_database_url)) as session:
+        figures = load_report(session)
+    if fmt == "json":
+        typer.echo(json.dumps(figures, indent=2))
+        return
+    alerts = figures["alerts"]
+    typer.echo(f"alerts: {alerts['total']} ({alerts['open']} open)")
+    typer.echo(
+        f"patients evaluated: {figures['patients_evaluated']}; alerts per 1,000: "
+        f"{figures['alerts_per_1000_patients_evaluated']}"
+    )
+    typer.echo("priority  alerts  acknowledged  unacknowledged  median_s  p90_s  escalations")
+    for priority, count in alerts["by_priority"].items():
+        ack = figures["time_to_acknowledge_seconds"][priority]
+        escalated = figures["escalations"]["by_priority"][priority]
+        typer.echo(
+            f"{priority:<9} {count:>6}  {ack['acknowledged']:>12}  {ack['unacknowledged']:>14}  "
+            f"{ack['median'] if ack['median'] is not None else '-':>8}  "
+            f"{ack['p90'] if ack['p90'] is not None else '-':>5}  {escalated:>11}"
+        )
+    for finding, count in alerts["by_finding"].items():
+        typer.echo(f"finding {finding}: {count}")
+    for reason, count in figures["dismiss_reasons"].items():
+        typer.echo(f"dismissed ({reason}): {count}")
 
 
 @app.command("hash-password")

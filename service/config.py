@@ -8,7 +8,10 @@ a constant: an unset `ALERTS_JWT_SECRET` is generated once and kept in the data 
 from __future__ import annotations
 
 import os
+import re
 import secrets
+from collections.abc import Mapping
+from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -16,8 +19,16 @@ from urllib.parse import urlsplit
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from contract import Priority
+from service.ack_deadlines import DEFAULT_ACK_DEADLINES_TEXT, parse_ack_deadlines
 from service.auth import LOCAL_AUDIENCE, MIN_SECRET_BYTES, fhir_base
 from service.files import make_private_dir, make_private_file
+
+# A relative reference to a resource that can receive a CommunicationRequest.
+_REFERENCE = re.compile(
+    r"^(Practitioner|PractitionerRole|CareTeam|Organization|Group|Patient|RelatedPerson|Device)"
+    r"/[A-Za-z0-9\-.]{1,64}$"
+)
 
 
 class Settings(BaseSettings):
@@ -102,6 +113,17 @@ class Settings(BaseSettings):
     jwks_timeout_seconds: float = Field(default=5.0, gt=0)
     jwks_cache_seconds: float = Field(default=300.0, ge=0)
 
+    # --- Closed-loop alerts (issue 13): deadlines, escalation, snooze expiry ---
+    # Acknowledgement deadline per priority (service/ack_deadlines.py): an alert request still
+    # `active` this long after it was authored gets one escalation.
+    ack_deadlines: str = DEFAULT_ACK_DEADLINES_TEXT
+    # Who escalations go to (a FHIR reference such as PractitionerRole/oncall). Unset = the
+    # oncology team (its CareTeam members when that CareTeam is stored).
+    escalation_recipient: str | None = None
+    # How often the embedded deadline sweep looks for overdue and snoozed alerts (the Celery
+    # beat schedule uses the same interval). 0 turns the embedded sweep off.
+    escalation_interval_seconds: float = Field(default=30.0, ge=0)
+
     @field_validator("jwt_secret")
     @classmethod
     def _secret_long_enough(cls, value: str | None) -> str | None:
@@ -120,6 +142,27 @@ class Settings(BaseSettings):
             return None
         if not Path(str(value)).is_file():
             raise ValueError(f"ALERTS_RULESET: {value} is not a rule-set JSON file")
+        return value
+
+    @field_validator("ack_deadlines")
+    @classmethod
+    def _deadlines_parse(cls, value: str) -> str:
+        try:
+            parse_ack_deadlines(value)
+        except ValueError as exc:
+            raise ValueError(f"ALERTS_ACK_DEADLINES: {exc}") from None
+        return value
+
+    @field_validator("escalation_recipient", mode="before")
+    @classmethod
+    def _recipient_is_a_reference(cls, value: object) -> object:
+        if value in (None, ""):
+            return None
+        if not isinstance(value, str) or not _REFERENCE.match(value):
+            raise ValueError(
+                "ALERTS_ESCALATION_RECIPIENT must be a relative FHIR reference such as "
+                "PractitionerRole/oncall or CareTeam/oncology"
+            )
         return value
 
     @field_validator("clients", mode="before")
@@ -155,6 +198,11 @@ class Settings(BaseSettings):
                 url = "postgresql+psycopg://" + url.removeprefix("postgres://")
             return url
         return f"sqlite:///{(self.data_dir / 'alerts.db').resolve()}"
+
+    @property
+    def ack_deadline_map(self) -> Mapping[Priority, timedelta]:
+        """`ack_deadlines` parsed: every priority's deadline (defaults fill the gaps)."""
+        return parse_ack_deadlines(self.ack_deadlines)
 
     @property
     def embedded(self) -> bool:

@@ -22,9 +22,10 @@ from urllib.parse import parse_qsl
 import orjson
 from sqlalchemy.orm import Session
 
+from service import audit
 from service.auth import Interaction, Principal
 from service.errors import FHIRError, bad_request, conflict, not_found, precondition_failed
-from service.fhir.registry import is_served
+from service.fhir.registry import READ_ONLY_TYPES, is_served
 from service.fhir.request_url import RequestUrlError, conditional_criteria
 from service.fhir.search import SearchQuery, parse_search
 from service.fhir.validate import require_valid
@@ -76,6 +77,14 @@ def require_served(resource_type: str) -> None:
     if not is_served(resource_type):
         raise FHIRError.of(
             404, "not-supported", f"Resource type '{resource_type}' is not served here"
+        )
+
+
+def require_writable(resource_type: str) -> None:
+    """405 for types only the server writes (AuditEvent: an audit trail clients cannot edit)."""
+    if resource_type in READ_ONLY_TYPES:
+        raise FHIRError.of(
+            405, "not-supported", f"{resource_type} is written by the server only (read, search)"
         )
 
 
@@ -183,6 +192,7 @@ def _write(
     created). The store's refusals become FHIR errors, the patients the write touches are
     recorded for the outbox, and (issue 10) a Subscription's writer must be able to read what
     it will be sent and is recorded as its owner (re-checked at every delivery)."""
+    require_writable(resource_type)
     with _store_errors():
         stored, created = store.save(
             session,
@@ -193,6 +203,17 @@ def _write(
             current=current,
         )
     ctx.touched(stored, current.patient_id if current else None)
+    if stored.type in ("Flag", "CommunicationRequest"):  # issue 13: who did what to an alert
+        audit.record(
+            session,
+            agent=ctx.principal.subject,
+            resource_type=stored.type,
+            resource_id=stored.id,
+            version=stored.version_id,
+            previous=current.json() if current is not None and not current.deleted else None,
+            new=resource,
+            patient=stored.patient_id,
+        )
     if stored.type == "Subscription":
         subscription_access.authorize_write(session, ctx.principal, stored.id, stored.json())
     return stored, created
@@ -304,6 +325,7 @@ def delete(
     session: Session, ctx: WriteContext, resource_type: str, resource_id: str
 ) -> store.Stored | None:
     require_served(resource_type)
+    require_writable(resource_type)
     ctx.principal.require(resource_type, "delete")
     previous = store.remove(session, resource_type=resource_type, resource_id=resource_id)
     if previous is not None:

@@ -35,6 +35,19 @@ def make_celery() -> Celery:
         task_routes={
             "workers.tasks.evaluate_patient": {"queue": "evaluate"},
             "workers.tasks.deliver_*": {"queue": "deliver"},
+            "workers.tasks.sweep_deadlines": {"queue": "evaluate"},
+        },
+        # Closed-loop alerts: `celery -A workers.celery_app beat` (or `fhir-alerts worker
+        # --beat`) sends the deadline sweep every interval; any worker runs it.
+        beat_schedule={
+            "alert-deadline-sweep": {
+                "task": "workers.tasks.sweep_deadlines",
+                "schedule": settings.escalation_interval_seconds or 30.0,
+                "options": {
+                    "queue": "evaluate",
+                    "expires": settings.escalation_interval_seconds or 30.0,
+                },
+            }
         },
         broker_transport_options={"visibility_timeout": settings.broker_visibility_timeout},
         broker_connection_retry_on_startup=True,

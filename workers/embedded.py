@@ -8,6 +8,8 @@ in-process apply is never serialised), so two apps in one process never share co
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
@@ -62,4 +64,26 @@ def build_app(settings: Settings, *, start_relay: bool = True) -> FastAPI:
     )
     if settings.embedded:
         tune_gc()  # this process is also the worker
+        if start_relay and settings.escalation_interval_seconds > 0:
+            _run_deadline_sweeper(app, settings)
     return app
+
+
+def _run_deadline_sweeper(app: FastAPI, settings: Settings) -> None:
+    """The embedded equivalent of Celery beat's deadline sweep: a thread for the app's life."""
+    from workers.escalation import DeadlineSweeper
+
+    sweeper = DeadlineSweeper(app.state.session_factory, settings)
+    inner = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(a: FastAPI) -> AsyncIterator[None]:
+        async with inner(a):
+            sweeper.start()
+            try:
+                yield
+            finally:
+                sweeper.stop()
+
+    app.router.lifespan_context = lifespan
+    app.state.deadline_sweeper = sweeper

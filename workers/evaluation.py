@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -34,6 +34,7 @@ from workers.alerts import (
     engine_assessment,
     evaluate_record,
 )
+from workers.routing import recipients
 from workers.rules import load_config
 
 log = logging.getLogger(__name__)
@@ -164,7 +165,9 @@ def evaluate_in_session(
         engine_assessment(f"Patient/{patient_id}", records, at, config),
         now=now,
         config=config,
-        settings=alert_settings(settings),
+        settings=replace(
+            alert_settings(settings), recipients=recipients(session, settings.oncology_team)
+        ),
         new_id=lambda: str(uuid.uuid4()),
     )
     for note in decision.assessment.notes:

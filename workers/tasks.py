@@ -44,3 +44,33 @@ def evaluate_patient(
         upto=upto,
     )
     return list(outcome.events)
+
+
+@celery_app.task(  # type: ignore[untyped-decorator]
+    name="workers.tasks.sweep_deadlines",
+    acks_late=True,
+    ignore_result=True,
+    autoretry_for=(OperationalError, DBAPIError),
+    retry_backoff=2,
+    max_retries=3,
+)
+def sweep_deadlines(now: str | None = None, settings: Settings | None = None) -> dict[str, int]:
+    """Celery beat's periodic deadline sweep (workers/escalation.py): escalate overdue alerts,
+    wake expired snoozes. `now` (ISO date-time) is for tests; beat sends none (the real clock).
+    Idempotent, so a beat tick delivered twice or two beats racing write nothing twice."""
+    from datetime import datetime
+
+    from workers.escalation import sweep
+
+    settings = settings or get_settings()
+    outcome = sweep(
+        session_factory(settings.resolved_database_url),
+        settings=settings,
+        now=datetime.fromisoformat(now) if now else None,
+    )
+    return {
+        "escalated": len(outcome.escalated),
+        "withdrawn": len(outcome.withdrawn),
+        "woken": len(outcome.woken),
+        "acknowledged": len(outcome.acknowledged),
+    }

@@ -336,7 +336,7 @@ def fx56_v11_partial_retraction_state() -> Fixture:
         "v11-partial-retraction-state",
         "v1.1: after a partial retraction the alert is what the remaining evidence supports "
         "(here in one write; the step-by-step revoke and re-issue at the lower priority is in "
-        "tests/integration/test_status_by_code.py): back pain with a calcium 13.0 entered in "
+        "tests/api/test_status_by_code.py): back pain with a calcium 13.0 entered in "
         "error -> urgent new-back-pain only; a back pain refuted without system with a calcium "
         "12.0 -> asap hypercalcemia only.",
     )

@@ -27,6 +27,7 @@ from service.api import metrics as metrics_api
 from service.api.guard import RequestGuard
 from service.api.openapi import install_openapi
 from service.api.responses import fhir_response
+from service.cds import routes as cds_routes
 from service.config import Settings
 from service.dry_run import Evaluator
 from service.errors import FHIRError, Issue, operation_outcome
@@ -173,6 +174,7 @@ def create_app(
     # SMART Backend Services (`ALERTS_CLIENTS`); before the FHIR routes, which would take
     # /fhir/.well-known/smart-configuration for a read of type ".well-known".
     auth_routes.install(app, settings)
+    app.include_router(cds_routes.router)  # CDS Hooks (issue 14); uses the SMART registry
     app.include_router(ops_routes.router)
     app.include_router(fhir_routes.router)
     app.include_router(web_routes.router)

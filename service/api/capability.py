@@ -14,6 +14,7 @@ from starlette.routing import BaseRoute
 from service import __version__
 from service.api.patch import JSON_PATCH, MERGE_PATCH
 from service.fhir.registry import (
+    READ_ONLY_TYPES,
     SEARCH_PARAMS,
     SORTABLE_KINDS,
     includes_from,
@@ -31,6 +32,7 @@ _TYPE_ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/fhir/{rtype}"): "create",
     ("GET", "/fhir/{rtype}"): "search-type",
 }
+_READ_INTERACTIONS = frozenset({"read", "vread", "history-instance", "search-type"})
 _CONDITIONAL_UPDATE = ("PUT", "/fhir/{rtype}")
 _CONDITIONAL_DELETE = ("DELETE", "/fhir/{rtype}")
 _SYSTEM_BUNDLE = ("POST", "/fhir")
@@ -57,6 +59,8 @@ def mounted(routes: Iterable[BaseRoute]) -> set[tuple[str, str]]:
 def _resource(rtype: str, have: set[tuple[str, str]]) -> dict[str, Any]:
     params = SEARCH_PARAMS[rtype]
     interactions = [code for key, code in _TYPE_ROUTES.items() if key in have]
+    if rtype in READ_ONLY_TYPES:  # the server's own records (AuditEvent)
+        interactions = [c for c in interactions if c in _READ_INTERACTIONS]
     sortable = [p.name for p in params if p.kind in SORTABLE_KINDS]
     entry: dict[str, Any] = {
         "type": rtype,
@@ -69,9 +73,13 @@ def _resource(rtype: str, have: set[tuple[str, str]]) -> dict[str, Any]:
         "updateCreate": "update" in interactions,
         "conditionalCreate": "create" in interactions,  # If-None-Exist, or criteria on the URL
         "conditionalRead": "not-supported",
-        "conditionalUpdate": _CONDITIONAL_UPDATE in have,
+        "conditionalUpdate": _CONDITIONAL_UPDATE in have and "update" in interactions,
         # A conditional delete deletes one match; several matches are a 412.
-        "conditionalDelete": "single" if _CONDITIONAL_DELETE in have else "not-supported",
+        "conditionalDelete": (
+            "single"
+            if _CONDITIONAL_DELETE in have and rtype not in READ_ONLY_TYPES
+            else "not-supported"
+        ),
     }
     includes = sorted(includes_from(rtype))
     revincludes = sorted(revincludes_into(rtype))

@@ -105,7 +105,7 @@ async def bundle(
             422, "invalid", "POST /fhir takes a transaction or batch Bundle", ("resourceType",)
         )
     ctx = _ctx(principal, settings, parse_as_of(asOf, settings))
-    result = await run_in_threadpool(bundles.process, uow, ctx, body, fhir_base(request))
+    result = await run_in_threadpool(bundles.process, uow, ctx, body, fhir_base(request), settings)
     return fhir_response(result)
 
 

@@ -130,3 +130,18 @@ def metadata(request: Request) -> Response:
     evaluate = getattr(request.app.state, "evaluator", None) is not None
     base = str(request.base_url).rstrip("/") + "/fhir"
     return fhir_response(capability_statement(base, evaluate=evaluate))
+
+
+@router.get("/ops/report")
+async def report(principal: PrincipalDep, factory: FactoryDep) -> dict[str, Any]:
+    """Alert burden (service/report.py): counts and durations only, for whoever may read the
+    alerts (Flag and CommunicationRequest read scope)."""
+    principal.require("Flag", "read")
+    principal.require("CommunicationRequest", "read")
+    from service.report import load_report
+
+    def run() -> dict[str, Any]:
+        with transaction(factory) as session:
+            return load_report(session)
+
+    return await run_in_threadpool(run)

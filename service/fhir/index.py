@@ -217,7 +217,36 @@ def extract(resource_type: str, resource_id: str, resource: Mapping[str, Any]) -
         entry.date = _first_date(resource, "authoredOn")
         if isinstance(resource.get("priority"), str):
             tokens.append(("priority", "", resource["priority"]))
+    elif resource_type == "AuditEvent":  # issue 13: searchable by entity, patient, agent
+        _audit_index(resource, entry)
     else:
         status = resource.get("status")
         entry.status = status if isinstance(status, str) else None
     return entry
+
+
+def _audit_index(resource: Mapping[str, Any], entry: IndexEntry) -> None:
+    entry.date = _first_date(resource, "recorded")
+    for item in resource.get("entity") or ():
+        what = item.get("what") if isinstance(item, Mapping) else None
+        ref = what.get("reference") if isinstance(what, Mapping) else None
+        if not isinstance(ref, str):
+            continue
+        entry.tokens.append(("entity", "", ref))
+        bare = ref.split("/_history/")[0]
+        if bare != ref:
+            entry.tokens.append(("entity", "", bare))
+        if bare.startswith("Patient/"):
+            entry.patient_id = bare.removeprefix("Patient/")
+    for agent in resource.get("agent") or ():
+        who = agent.get("who") if isinstance(agent, Mapping) else None
+        if not isinstance(who, Mapping):
+            continue
+        ident = who.get("identifier")
+        if isinstance(ident, Mapping) and isinstance(ident.get("value"), str):
+            entry.tokens.append(("agent", "", ident["value"]))
+        if isinstance(who.get("reference"), str):
+            entry.tokens.append(("agent", "", who["reference"]))
+    for sub in resource.get("subtype") or ():
+        if isinstance(sub, Mapping) and isinstance(sub.get("code"), str):
+            entry.tokens.append(("action", sub.get("system") or "", sub["code"]))

@@ -95,7 +95,28 @@ SEARCH_PARAMS: dict[str, tuple[SearchParam, ...]] = {
         SearchParam("priority", "token", "CommunicationRequest.priority", "token"),
         _date("CommunicationRequest.authoredOn"),
     ),
+    # Routing (issue 13): an EHR posts the oncology team, whose Practitioner/PractitionerRole
+    # members receive escalations (workers/routing.py). Stored as sent; no patient.
+    "CareTeam": (_ID, _LAST, _IDENT, _CATEGORY, _status("CareTeam.status")),
+    # Who did what to an alert (issue 13, service/audit.py): written by the server only.
+    "AuditEvent": (
+        _ID,
+        _LAST,
+        _PATIENT,
+        SearchParam(
+            "entity",
+            "token",
+            "The alert acted on: Type/id (any version) or Type/id/_history/n",
+            "reference",
+        ),
+        SearchParam("agent", "token", "Who acted: user name or client id", "token"),
+        SearchParam("action", "token", "Alert action (acknowledge, snooze, ...)", "token"),
+        _date("AuditEvent.recorded"),
+    ),
 }
+
+# Types clients may read and search but never write: the server's own records.
+READ_ONLY_TYPES = frozenset({"AuditEvent"})
 
 # Result-control parameters every search accepts.
 CONTROL_PARAMS = frozenset(

@@ -203,3 +203,25 @@ class ClientAssertion(Base):
     expires_at: Mapped[datetime] = mapped_column(DateTime, nullable=False)
 
     __table_args__ = (Index("ix_client_assertion_expiry", "expires_at"),)
+
+
+class CdsFeedback(Base):
+    """One CDS Hooks feedback outcome (migration 0006): which client said what about which card
+    (`accepted` / `overridden`, with the dismiss reason code), and what the service did with it
+    (`applied` dismissed the alert; `recorded` only; `stale` the card's alert had moved on)."""
+
+    __tablename__ = "cds_feedback"
+    pk: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    service_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    client_id: Mapped[str] = mapped_column(String(255), nullable=False)
+    card_uuid: Mapped[str] = mapped_column(String(64), nullable=False)
+    request_id: Mapped[str | None] = mapped_column(String(64))
+    outcome: Mapped[str] = mapped_column(String(16), nullable=False)
+    reason_code: Mapped[str | None] = mapped_column(String(64))
+    applied: Mapped[str] = mapped_column(String(16), nullable=False)
+    outcome_at: Mapped[datetime | None] = mapped_column(DateTime)
+    received_at: Mapped[datetime] = mapped_column(DateTime, nullable=False)
+
+    __table_args__ = (Index("ix_cds_feedback_card", "card_uuid"),)

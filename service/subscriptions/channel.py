@@ -13,9 +13,10 @@ Conventions (all R4; the payload-content extension is the Subscriptions R4 Backp
 - `channel.header[]`: "Name: value" strings sent as HTTP headers (e.g. the receiver's own
   Authorization); they cannot replace the headers the service sets itself.
 - The HMAC secret: `channel.extension[]` with url `SECRET_URL` and a `valueString` of 16-512
-  characters. It is required when a Subscription is created, write-only (stripped before the
-  resource is stored, so read, search and history never show it), kept when an update omits
-  it, and replaced when an update carries a new one.
+  characters. It is optional (a plain R4 Subscription has none: its notifications go unsigned
+  and the receiver authenticates them by the `channel.header` values it chose); when given it
+  is write-only (stripped before the resource is stored, so read, search and history never
+  show it), kept when an update omits it, and replaced when an update carries a new one.
 """
 
 from __future__ import annotations

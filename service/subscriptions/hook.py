@@ -4,7 +4,7 @@ by `install` when a process starts; `resources.save` calls it).
 Runs inside the writer's transaction, before the version's JSON is serialised:
 
 - a Subscription is checked and normalised (`accept`): criteria and channel must be usable
-  (else 422), the secret is taken out and kept aside, `requested` becomes `active`;
+  (else 422), the secret (optional) is taken out and kept aside, `requested` becomes `active`;
 - a Flag or CommunicationRequest version gets one delivery row per matching subscription
   (`record`): committed with the alert change or rolled back with it, so every change is
   notified once and a change that never happened never is.
@@ -169,21 +169,16 @@ def accept(
                 )
             )
 
+    # The secret is optional (issue 14): a plain R4 Subscription, as any FHIR client sends it,
+    # gets unsigned notifications and its receiver authenticates them by `channel.header`.
     stored_secret = session.get(SubscriptionSecret, resource_id)
-    if secret is None and (previous is None or stored_secret is None):
-        issues.append(
-            Issue(
-                "error",
-                "required",
-                "Subscription.channel.extension: a subscription-secret is required when a "
-                "Subscription is created",
-                ("Subscription.channel.extension",),
-            )
-        )
     if issues:
         raise FHIRError(422, issues)
 
-    if secret is not None:
+    if secret is None and previous is None and stored_secret is not None:
+        # A re-create after a delete starts afresh: the old subscription's key must not sign.
+        session.delete(stored_secret)
+    elif secret is not None:
         if stored_secret is None:
             session.add(
                 SubscriptionSecret(subscription_id=resource_id, secret=secret, updated_at=now)

@@ -11,7 +11,8 @@ import hashlib
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
@@ -53,6 +54,8 @@ _HEADERS = {
 _MESSAGES: dict[str, tuple[str, str]] = {
     "acknowledged": ("ok", "Alert acknowledged."),
     "closed": ("ok", "Alert closed."),
+    "snoozed": ("ok", "Alert snoozed."),
+    "dismissed": ("ok", "Alert dismissed."),
     "already": ("warn", "That alert had already been acknowledged or closed."),
     "conflict": ("warn", "That alert changed since the page showed it: review it and try again."),
     "gone": ("warn", "That alert is no longer stored."),
@@ -315,6 +318,43 @@ async def acknowledge(request: Request, uow: UnitOfWorkDep) -> Response:
 @router.post("/close")
 async def close(request: Request, uow: UnitOfWorkDep) -> Response:
     return await _act(request, uow, "close")
+
+
+async def _act_with_reason(request: Request, uow: Any, which: str) -> Response:
+    """Snooze (`hours`, `reason`) or dismiss (`reason` code, optional `text`) an alert request;
+    the same session, CSRF and If-Match checks as acknowledge (issue 13)."""
+    session, form, refused = await _checked_form(request)
+    if refused is not None or session is None:
+        return refused or _refused(401, "Not signed in.")
+    rid, version = form.get("id", ""), form.get("version", "")
+    if not _ID.match(rid) or not version.isdigit():
+        return RedirectResponse("/worklist?done=invalid", status_code=303, headers=_HEADERS)
+    ctx = _ctx(session, request.app.state.settings)
+    now = datetime.now(UTC)
+    reason, text = form.get("reason", ""), form.get("text", "")
+    if which == "snooze":
+        hours = form.get("hours", "")
+        if not re.fullmatch(r"\d{1,3}(\.\d{1,2})?", hours) or float(hours) <= 0:
+            return RedirectResponse("/worklist?done=invalid", status_code=303, headers=_HEADERS)
+        until = now + timedelta(hours=float(hours))
+        outcome = await run_in_threadpool(
+            partial(actions.snooze, until=until, reason=reason), uow, ctx, rid, version, now
+        )
+    else:
+        outcome = await run_in_threadpool(
+            partial(actions.dismiss, reason=reason, text=text), uow, ctx, rid, version, now
+        )
+    return RedirectResponse(f"/worklist?done={outcome}", status_code=303, headers=_HEADERS)
+
+
+@router.post("/snooze")
+async def snooze(request: Request, uow: UnitOfWorkDep) -> Response:
+    return await _act_with_reason(request, uow, "snooze")
+
+
+@router.post("/dismiss")
+async def dismiss(request: Request, uow: UnitOfWorkDep) -> Response:
+    return await _act_with_reason(request, uow, "dismiss")
 
 
 @router.get("/static/{name}")

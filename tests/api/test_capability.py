@@ -12,6 +12,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from service.config import Settings
+from service.fhir.registry import READ_ONLY_TYPES
+from service.store import resources as store
+from service.store.db import session_factory, transaction
 from tests.builders import LOINC, SNOMED, condition, lab
 from tests.conftest import wait_idle
 
@@ -110,6 +113,42 @@ def _subscription(rid: str) -> dict[str, Any]:
     }
 
 
+def _careteam(rid: str) -> dict[str, Any]:  # issue 13: routing to a stored CareTeam
+    return {
+        "resourceType": "CareTeam",
+        "id": rid,
+        "identifier": _ident(rid),
+        "status": "active",
+        "category": _category("urn:cap:careteam", "oncology"),
+        "name": "capability check team",
+        "participant": [{"member": {"reference": "PractitionerRole/cap-oncall"}}],
+    }
+
+
+def _audit_event(rid: str) -> dict[str, Any]:  # issue 13: written by the server only
+    return {
+        "resourceType": "AuditEvent",
+        "id": rid,
+        "type": {
+            "system": "http://terminology.hl7.org/CodeSystem/audit-event-type",
+            "code": "rest",
+        },
+        "subtype": [{"system": "urn:cap:action", "code": "acknowledge"}],
+        "action": "U",
+        "recorded": "2026-01-09T09:00:00Z",
+        "outcome": "0",
+        "agent": [{"who": {"identifier": {"value": "cap-agent"}}, "requestor": True}],
+        "source": {"observer": {"display": "capability check"}},
+        "entity": [{"what": {"reference": f"Patient/{PID}"}}],
+    }
+
+
+def _store_directly(settings: Settings, rtype: str, rid: str, body: dict[str, Any]) -> None:
+    """Seeds a type clients may not write (READ_ONLY_TYPES) the way the server writes it."""
+    with transaction(session_factory(settings.resolved_database_url)) as session:
+        store.save(session, resource_type=rtype, resource_id=rid, resource=body)
+
+
 SAMPLES: dict[str, Callable[[str], dict[str, Any]]] = {
     "Patient": _patient,
     "Observation": _observation,
@@ -117,6 +156,8 @@ SAMPLES: dict[str, Callable[[str], dict[str, Any]]] = {
     "Flag": _flag,
     "CommunicationRequest": _request,
     "Subscription": _subscription,
+    "CareTeam": _careteam,
+    "AuditEvent": _audit_event,
 }
 # Ids the include samples point at.
 FIXED_IDS = {"Patient": PID, "Flag": "cap-flag"}
@@ -151,6 +192,12 @@ SEARCH_VALUES: dict[tuple[str, str], tuple[str, str]] = {
     ("CommunicationRequest", "priority"): ("routine", "stat"),
     ("CommunicationRequest", "date"): ("2026-01-08T09:00:00Z", "ne2026-01-08"),
     ("Subscription", "status"): ("off", "active"),
+    ("CareTeam", "category"): ("urn:cap:careteam|oncology", "urn:cap:careteam|other"),
+    ("CareTeam", "status"): ("active", "inactive"),
+    ("AuditEvent", "entity"): (f"Patient/{PID}", "Patient/nobody"),
+    ("AuditEvent", "agent"): ("cap-agent", "nobody"),
+    ("AuditEvent", "action"): ("acknowledge", "snooze"),
+    ("AuditEvent", "date"): ("ge2026-01-09", "lt2026-01-09"),
 }
 
 
@@ -202,7 +249,7 @@ INTERACTIONS = {
 
 
 def test_every_advertised_interaction_answers_as_advertised(
-    client: TestClient, headers: dict[str, str], statement: dict[str, Any]
+    client: TestClient, headers: dict[str, str], statement: dict[str, Any], settings: Settings
 ) -> None:
     patch_formats = statement.get("patchFormat", [])
     for res in _resources(statement):
@@ -212,6 +259,8 @@ def test_every_advertised_interaction_answers_as_advertised(
         assert codes <= INTERACTIONS, f"{rtype}: unknown interactions {codes - INTERACTIONS}"
         rid = f"cap-{rtype.lower()}-1"
         base = f"/fhir/{rtype}"
+        if rtype in READ_ONLY_TYPES:  # the server's own records: seeded as the server writes
+            _store_directly(settings, rtype, rid, sample(rid))
 
         # update (PUT with the client's id) creates (updateCreate) and then updates.
         r = client.put(f"{base}/{rid}", json=sample(rid), headers=headers)
@@ -236,7 +285,7 @@ def test_every_advertised_interaction_answers_as_advertised(
         if "vread" in codes:
             assert r.json()["meta"]["versionId"] == "1"
 
-        version = 2
+        version = 2 if "update" in codes else 1
         for fmt in patch_formats:
             if fmt == "application/json-patch+json":
                 patch: Any = [{"op": "add", "path": "/language", "value": "en"}]
@@ -250,7 +299,7 @@ def test_every_advertised_interaction_answers_as_advertised(
                 assert patched["language"] == ("en" if isinstance(patch, list) else "de")
             else:
                 assert r.status_code == 405, (rtype, "patch", r.status_code)
-        assert ("patch" in codes) == bool(patch_formats)
+        assert ("patch" in codes) == (bool(patch_formats) and rtype not in READ_ONLY_TYPES)
 
         r = client.get(f"{base}/{rid}/_history", headers=headers)
         if "history-instance" in codes:
@@ -322,12 +371,16 @@ def test_system_interactions(
 
 
 @pytest.fixture
-def seeded(client: TestClient, headers: dict[str, str]) -> dict[str, str]:
+def seeded(client: TestClient, headers: dict[str, str], settings: Settings) -> dict[str, str]:
     """One sample of every type, linked: the Observation, Condition, Flag and request are
     about the Patient, the request is about the Flag."""
     ids = {}
     for rtype, make in SAMPLES.items():
         rid = FIXED_IDS.get(rtype, f"cap-{rtype.lower()}")
+        if rtype in READ_ONLY_TYPES:
+            _store_directly(settings, rtype, rid, make(rid))
+            ids[rtype] = rid
+            continue
         r = client.put(f"/fhir/{rtype}/{rid}", json=make(rid), headers=headers)
         assert r.status_code == 201, (rtype, r.text)
         ids[rtype] = rid

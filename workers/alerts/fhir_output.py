@@ -252,7 +252,7 @@ def build_communication_request(
         "payload": [{"contentString": text}],
         "authoredOn": fhir_datetime(record.authored_at),
         "requester": _device(settings),
-        "recipient": [{"reference": settings.oncology_team}],
+        "recipient": [{"reference": r} for r in settings.alert_recipients],
         "sender": _device(settings),
         "reasonCode": [
             {

@@ -25,10 +25,18 @@ class AlertSettings:
 
     # CommunicationRequest.recipient; the worker passes ALERTS_ONCOLOGY_TEAM.
     oncology_team: str = "CareTeam/oncology"
+    # The people the oncology team resolves to (its stored CareTeam's Practitioner /
+    # PractitionerRole members, workers/routing.py); empty = the team reference itself.
+    recipients: tuple[str, ...] = ()
     device: str = "Device/fhir-alerts"  # Flag.author, CommunicationRequest.requester/sender
     device_display: str = "fhir-alerts bone-metastasis surveillance"
     code_system_base: str = CODE_SYSTEM_BASE
     ruleset_extension_url: str = RULESET_VERSION_URL
+
+    @property
+    def alert_recipients(self) -> tuple[str, ...]:
+        """CommunicationRequest.recipient of every alert request."""
+        return self.recipients or (self.oncology_team,)
 
     @property
     def alert_system(self) -> str:

@@ -1,4 +1,5 @@
-"""One delivery attempt: check the claim, build the signed request, POST it, record the outcome.
+"""One delivery attempt: check the claim, build the request (signed when the subscription has a
+secret), POST it, record the outcome.
 
 Three steps, and the HTTP call is outside any transaction (a slow receiver must not hold the
 database): (1) under the delivery's row lock, consume the claim and mark the attempt in flight,
@@ -106,8 +107,8 @@ def _prepare(
         return _settle(row, CANCELLED, "resource version not found")
     channel, _issues = parse_channel(resource)
     secret = session.get(SubscriptionSecret, row.subscription_id)
-    if channel is None or secret is None:  # validated on write; only a damaged row gets here
-        reason = "subscription channel or secret unusable"
+    if channel is None:  # validated on write; only a damaged row gets here
+        reason = "subscription channel unusable"
         return Request(row.pk, row.subscription_id, number, now, "", b"", {}, reason)
     change = Change(
         resource_type=row.resource_type,
@@ -127,7 +128,8 @@ def _prepare(
     headers = dict(channel.headers)
     if channel.mime is not None:
         headers["Content-Type"] = channel.mime
-    headers[SIGNATURE_HEADER] = sign(secret.secret, body)
+    if secret is not None:  # without one (plain R4) the receiver trusts its channel.header
+        headers[SIGNATURE_HEADER] = sign(secret.secret, body)
     headers[DELIVERY_HEADER] = row.uid
     headers[SUBSCRIPTION_HEADER] = f"Subscription/{row.subscription_id}"
     return Request(row.pk, row.subscription_id, number, now, channel.endpoint, body, headers)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+from tests.builders.findings import Patient, assess, back_pain, day, rising_alp
+from tests.builders.stories import closed_with_an_open_request
 from workers.alerts import close_if_ended
-
-from ._support import Patient, assess, back_pain, day, rising_alp
-from .scenarios import closed_with_an_open_request
 
 
 def _opened() -> Patient:

@@ -14,9 +14,7 @@ from contract import (
     PRIORITY_HISTORY_URL,
     RED_FLAG_EXTENSION_URL,
 )
-from workers.alerts import AlertSettings, Plan, decide
-
-from ._support import (
+from tests.builders.findings import (
     CONFIG,
     PATIENT,
     RULESET,
@@ -34,6 +32,7 @@ from ._support import (
     rising_calcium,
     weight_loss,
 )
+from workers.alerts import AlertSettings, Plan, decide
 
 
 def _history(flag: dict[str, object]) -> list[dict[str, str]]:

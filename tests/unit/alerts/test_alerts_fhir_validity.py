@@ -7,26 +7,30 @@ missing node or validator fails the test rather than skipping it.
 
 from __future__ import annotations
 
-import json
-import subprocess
-from pathlib import Path
 from typing import Any
 
 import pytest
 from fhir.resources.R4B.communicationrequest import CommunicationRequest
 from fhir.resources.R4B.flag import Flag
 
-from workers.alerts import AlertSettings, decide
-
-from ._support import CONFIG, Ids, assess, back_pain, high_spine, hypercalcemia, mscc, weight_loss
-from .scenarios import (
+from tests.builders.findings import (
+    CONFIG,
+    Ids,
+    assess,
+    back_pain,
+    high_spine,
+    hypercalcemia,
+    mscc,
+    weight_loss,
+)
+from tests.builders.stories import (
     closed_with_an_open_request,
     every_kind_of_alert,
     lifecycle_walk,
     random_story,
 )
-
-VALIDATOR = Path("/work/shared/tools/r4-validate/r4-validate")
+from tests.conftest import R4Validator
+from workers.alerts import AlertSettings, decide
 
 
 def _all_written_resources() -> list[dict[str, Any]]:
@@ -72,18 +76,12 @@ def written() -> list[dict[str, Any]]:
 
 
 def test_every_written_resource_passes_the_r4_validator(
-    written: list[dict[str, Any]], tmp_path: Path
+    written: list[dict[str, Any]], r4_validate: R4Validator
 ) -> None:
-    path = tmp_path / "alerts.json"
-    path.write_text(json.dumps(written))
-    result = subprocess.run(
-        [str(VALIDATOR), str(path)], capture_output=True, text=True, timeout=600, check=False
-    )
-    assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-2000:]
-    assert f"{len(written)} passed, 0 failed" in result.stdout
+    assert r4_validate(written).passed == len(written)
 
 
-def test_the_validator_does_reject_a_broken_alert(tmp_path: Path) -> None:
+def test_the_validator_does_reject_a_broken_alert(r4_validate: R4Validator) -> None:
     """Guards the check above: a bad status must be caught, or the validator is not working."""
     plan = decide(
         assess(back_pain()),
@@ -95,13 +93,9 @@ def test_the_validator_does_reject_a_broken_alert(tmp_path: Path) -> None:
         new_id=Ids(),
     )
     broken = [dict(plan.writes[1].resource, status="bogus")]
-    path = tmp_path / "broken.json"
-    path.write_text(json.dumps(broken))
-    result = subprocess.run(
-        [str(VALIDATOR), str(path)], capture_output=True, text=True, timeout=600, check=False
-    )
+    result = r4_validate.run(broken)
     assert result.returncode == 1, result.stdout
-    assert "0 passed, 1 failed" in result.stdout
+    assert (result.passed, result.failed) == (0, 1)
 
 
 def test_every_written_resource_parses_with_the_r4b_models(written: list[dict[str, Any]]) -> None:

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from contract import CLOSURE_REASON_URL, FLAG_DETAIL_URL
-
-from ._support import day, extensions
-from .scenarios import lifecycle_walk
+from tests.builders.findings import day, extensions
+from tests.builders.stories import lifecycle_walk
 
 
 def test_one_patient_through_the_whole_life_cycle() -> None:

@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from contract import ALERT_PRIORITY_URL, PRIORITY_HISTORY_URL
+from tests.builders.findings import Patient, assess, day, extensions, weight_loss
 from workers.alerts import EpisodeState
 from workers.rules.model import (
     FINDING_CODES,
@@ -23,8 +24,6 @@ from workers.rules.model import (
     RedFlag,
     priority_rank,
 )
-
-from ._support import Patient, assess, day, extensions, weight_loss
 
 # Each (code, k) names one stored record with a fixed clinical date, as real records have.
 _RECORD_DATE_STEP_DAYS = 4

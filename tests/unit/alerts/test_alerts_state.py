@@ -6,9 +6,8 @@ import json
 
 import pytest
 
+from tests.builders.stories import every_kind_of_alert, lifecycle_walk, random_story
 from workers.alerts import EpisodeState
-
-from .scenarios import every_kind_of_alert, lifecycle_walk, random_story
 
 
 def _all_states() -> list[EpisodeState]:

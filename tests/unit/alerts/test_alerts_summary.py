@@ -7,11 +7,10 @@ from dataclasses import replace
 import pytest
 
 from ruleset import load_config
+from tests.builders.findings import hypercalcemia, rising_alp, rising_calcium
 from workers.alerts.reconcile import episode_finding
 from workers.alerts.summary import finding_facts, recommended_actions
 from workers.rules.model import FindingCode, Priority
-
-from ._support import hypercalcemia, rising_alp, rising_calcium
 
 
 @pytest.mark.parametrize(

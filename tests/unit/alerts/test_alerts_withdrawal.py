@@ -13,12 +13,20 @@ from typing import Any
 
 import pytest
 
+from tests.builders.findings import (
+    CONFIG,
+    Patient,
+    assess,
+    back_pain,
+    clinical_record,
+    day,
+    mscc,
+    rising_alp,
+)
 from workers.alerts import EpisodeState, decide, evaluate_record
 from workers.alerts.reconcile import reconcile
 from workers.alerts.withdrawal import retracted_evidence
 from workers.rules import evaluate
-
-from ._support import CONFIG, Patient, assess, back_pain, clinical_record, day, mscc, rising_alp
 
 
 def _episode(*findings: Any) -> EpisodeState:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from rules_builders import alp, breast_cancer, codes, finding, refs, run
+
+from tests.builders.rules import alp, breast_cancer, codes, finding, refs, run
 
 
 def _alp(latest: float, *baseline: float, **kw: object) -> list[str]:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from rules_builders import (
+
+from tests.builders.rules import (
     albumin,
     breast_cancer,
     calcium,

@@ -14,7 +14,9 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from rules_builders import (
+
+from ruleset import load_config
+from tests.builders.rules import (
     ICD10,
     SNOMED,
     VER_STATUS,
@@ -33,8 +35,6 @@ from rules_builders import (
     refs,
     run,
 )
-
-from ruleset import load_config
 from workers.rules.status import verification_excluded, withdrawn
 
 EXCLUDED = ("refuted", "entered-in-error")

@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from rules_builders import albumin, back_pain, breast_cancer, calcium, codes, run
 
 from contract import VALUE_SET_NAMES
 from ruleset import DayWindow
+from tests.builders.rules import albumin, back_pain, breast_cancer, calcium, codes, run
 from workers.rules import RULESET_VERSION, RuleConfig, evaluate, load_config
 
 CONFIG = load_config()

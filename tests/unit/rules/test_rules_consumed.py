@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rules_builders import (
+from tests.builders.rules import (
     albumin,
     alp,
     back_pain,

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from rules_builders import (
+
+from tests.builders.rules import (
     alp,
     back_pain,
     breast_cancer,
@@ -15,7 +16,6 @@ from rules_builders import (
     neuro,
     run,
 )
-
 from workers.rules import load_config
 from workers.rules.model import Evidence, Finding, FindingCode, Priority
 from workers.rules.priority import overall_priority

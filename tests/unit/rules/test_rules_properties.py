@@ -7,7 +7,8 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from rules_builders import (
+
+from tests.builders.rules import (
     ICD10CM,
     albumin,
     alp,
@@ -25,7 +26,6 @@ from rules_builders import (
     run,
     weight_loss,
 )
-
 from workers.rules.records import dedupe
 from workers.rules.status import withdrawn
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from rules_builders import (
+
+from tests.builders.rules import (
     ICD10CM,
     SNOMED,
     T,
@@ -22,7 +23,6 @@ from rules_builders import (
     observation,
     run,
 )
-
 from workers.rules import load_config
 from workers.rules.dates import parse_fhir_datetime
 from workers.rules.records import collect

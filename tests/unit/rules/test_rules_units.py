@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from rules_builders import (
+
+from ruleset.units import Conversion, UnitTable, safe_unit_text
+from tests.builders.rules import (
     LOINC,
     T,
     alp,
@@ -14,8 +16,6 @@ from rules_builders import (
     observation,
     run,
 )
-
-from ruleset.units import Conversion, UnitTable, safe_unit_text
 from workers.rules import load_config
 
 UNITS = load_config().units

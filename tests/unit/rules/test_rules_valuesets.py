@@ -6,7 +6,9 @@ import json
 from importlib import resources
 
 import pytest
-from rules_builders import (
+
+from ruleset.valuesets import value_set_from_fhir
+from tests.builders.rules import (
     ICD9,
     ICD10,
     ICD10CM,
@@ -17,8 +19,6 @@ from rules_builders import (
     day_ago,
     run,
 )
-
-from ruleset.valuesets import value_set_from_fhir
 from workers.rules import RULESET_VERSION, load_config
 
 CONFIG = load_config()
