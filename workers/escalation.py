@@ -26,6 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from contract import OPEN_COMMUNICATION_STATUSES
+from contract.deadlines import deadline_of
 from service import audit
 from service.config import Settings
 from service.polling import PollingThread
@@ -37,7 +38,6 @@ from service.store.models import Resource
 from workers.alerts import AlertSettings, EpisodeState, ResourceWrite
 from workers.alerts.escalation import (
     EscalationPolicy,
-    deadline_of,
     decide_acknowledged_through_escalation,
     decide_escalation,
     decide_escalation_withdrawal,

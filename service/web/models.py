@@ -54,6 +54,15 @@ class Alert:
     red_flags: tuple[RedFlag, ...]
     evidence: tuple[EvidenceItem, ...]
     charts: tuple[Chart, ...]
+    # The triage row (issue 13): who, how pressing, by when, to whom.
+    mrn: str | None = None
+    age_sex: str = ""
+    status: str = "open"  # open, snoozed, escalated (still waiting), acknowledged, closed
+    snoozed_until: datetime | None = None
+    deadline: datetime | None = None
+    deadline_text: str = ""
+    overdue: bool = False
+    recipient: str = ""
 
     @property
     def key(self) -> str:
@@ -76,7 +85,8 @@ class Alert:
 class Worklist:
     waiting: tuple[Alert, ...]  # an open request: needs acknowledging
     acknowledged: tuple[Alert, ...]  # Flag still active, nothing left to acknowledge
+    closed: tuple[Alert, ...] = ()  # closed since a given time (the "closed today" filter)
 
     @property
     def count(self) -> int:
-        return len(self.waiting) + len(self.acknowledged)
+        return len(self.waiting) + len(self.acknowledged) + len(self.closed)

@@ -11,23 +11,28 @@ import hashlib
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
 
+from contract import DISMISS_REASONS, FINDING_CODES, PRIORITY_ORDER
 from ruleset import load_config
 from service.api.deps import FactoryDep, SettingsDep, UnitOfWorkDep
 from service.interactions import WriteContext
+from service.report import load_report
 from service.store.db import transaction
 from service.store.resources import utcnow
 from service.web import actions, csrf, passwords, sessions, throttle
+from service.web.extract import PRIORITY_WORD
 from service.web.render import STATIC_TYPES, render, static_bytes
-from service.web.worklist import load_worklist
+from service.web.worklist import Filters, load_worklist
 
 
 @asynccontextmanager
@@ -91,15 +96,36 @@ def _ctx(session: sessions.WebSession, settings: Any) -> WriteContext:
     )
 
 
+def _filters(request: Request) -> Filters:
+    q = request.query_params
+    return Filters.of(q.get("priority"), q.get("status"), q.get("q"))
+
+
 async def _fragment(request: Request, session: sessions.WebSession, factory: Any) -> str:
     settings = request.app.state.settings
     ctx = _ctx(session, settings)
+    filters = _filters(request)
 
     def run() -> str:
+        now = datetime.now(UTC)
+        today = now.replace(hour=0, minute=0, second=0, microsecond=0)
         with transaction(factory) as db:
-            worklist = load_worklist(db, ctx, datetime.now(UTC), load_config(settings.ruleset))
+            worklist = load_worklist(
+                db,
+                ctx,
+                now,
+                load_config(settings.ruleset),
+                settings.ack_deadline_map,
+                closed_since=today if filters.status == "closed" else None,
+            )
         token = csrf.action_token(request.app.state.jwt_secret, session.key_hash)
-        return render("_alerts.html", worklist=worklist, csrf_token=token)
+        return render(
+            "_alerts.html",
+            worklist=filters.apply(worklist),
+            filters=filters,
+            csrf_token=token,
+            dismiss_reasons=DISMISS_REASONS,
+        )
 
     return await run_in_threadpool(run)
 
@@ -115,16 +141,46 @@ async def page(request: Request, factory: FactoryDep, done: str | None = None) -
         return _to_login("expired" if request.cookies.get(sessions.COOKIE) else None)
     fragment = await _fragment(request, session, factory)
     kind, message = _MESSAGES.get(done or "", ("", ""))
+    filters = _filters(request)
+    query = urlencode({k: v for k, v in asdict(filters).items() if v})
     body = render(
         "worklist.html",
         fragment=Markup(fragment),  # rendered (and escaped) by the same environment
+        filters=filters,
+        priorities=[(p, PRIORITY_WORD[p]) for p in reversed(PRIORITY_ORDER)],
+        fragment_url="/worklist/fragment" + (f"?{query}" if query else ""),
         version=_version(fragment),
         username=session.username,
         csrf_token=csrf.action_token(request.app.state.jwt_secret, session.key_hash),
         message=message,
         message_kind=kind,
         poll_ms=POLL_MS,
-        updated=datetime.now(UTC).strftime("%H:%M:%S UTC"),
+        updated=datetime.now(UTC),
+    )
+    return _html(body)
+
+
+@router.get("/report")
+async def report_page(request: Request, factory: FactoryDep) -> Response:
+    """`service.report`'s figures (the same as `GET /ops/report`), as a page for people."""
+    session = await sessions.current_session(request)
+    if session is None:
+        return _to_login("expired" if request.cookies.get(sessions.COOKIE) else None)
+
+    def run() -> dict[str, Any]:
+        with transaction(factory) as db:
+            return load_report(db)
+
+    figures = await run_in_threadpool(run)
+    body = render(
+        "report.html",
+        report=figures,
+        priorities=[(p, PRIORITY_WORD[p]) for p in reversed(PRIORITY_ORDER)],
+        findings=FINDING_CODES,
+        dismiss_reasons=DISMISS_REASONS,
+        username=session.username,
+        csrf_token=csrf.action_token(request.app.state.jwt_secret, session.key_hash),
+        generated=datetime.now(UTC),
     )
     return _html(body)
 

@@ -34,8 +34,8 @@ COOKIE = "fhir_alerts_session"
 SESSION_TTL_SECONDS = 8 * 3600
 SCOPE = (
     "user/Flag.* user/CommunicationRequest.* user/Patient.read "
-    "user/Observation.read user/Condition.read"
-)
+    "user/Observation.read user/Condition.read user/AuditEvent.read"
+)  # AuditEvent: "acknowledged by X at T" on the worklist comes from the audit trail
 _SCOPES = frozenset(SCOPE.split())
 
 

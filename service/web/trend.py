@@ -11,6 +11,7 @@ when it has one (in the result's unit when it gives none), else the rule set's l
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -144,8 +145,28 @@ def trend_search_codes(config: RuleConfig) -> str:
 
 # --- Chart geometry ---------------------------------------------------------------------------
 
-WIDTH, HEIGHT = 260, 110
-LEFT, RIGHT, TOP, BOTTOM = 40, 10, 10, 22
+WIDTH, HEIGHT = 260, 120
+LEFT, RIGHT, TOP, BOTTOM = 44, 10, 10, 30
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    y: float
+    label: str
+
+
+def nice_ticks(lo: float, hi: float, most: int = 5) -> tuple[float, ...]:
+    """Round values (1, 2 or 5 × 10ⁿ apart) inside [lo, hi] for a labelled axis: the finest
+    such spacing that gives at most `most` ticks."""
+    if hi <= lo:
+        return (lo,)
+    magnitude = 10 ** math.floor(math.log10((hi - lo) / max(1, most)))
+    for step in (m * magnitude * k for k in (1, 10, 100) for m in (1, 2, 5)):
+        first = math.ceil(lo / step - 1e-9) * step
+        count = int((hi - first) / step + 1e-9) + 1
+        if count <= most:
+            return tuple(round(first + i * step, 10) for i in range(count))
+    return (lo, hi)
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +188,19 @@ class Chart:
     x_first: str
     x_last: str
     description: str
+    y_ticks: tuple[Tick, ...] = ()
+
+    @property
+    def single_value(self) -> str:
+        """The one result, for a series too short to draw a line ("11.6 mg/dL")."""
+        if not self.series.points:
+            return ""
+        value = self.series.points[-1].value
+        return f"{_fmt(value, self.series.upper_limit)} {self.series.unit}"
+
+    @property
+    def limit_text(self) -> str:
+        return f"{_fmt(self.series.upper_limit, self.series.upper_limit)} {self.series.unit}"
 
     @property
     def width(self) -> int:
@@ -250,4 +284,9 @@ def chart(series: Series) -> Chart:
         x_first=f"{points[0].when:%Y-%m-%d}" if points else "",
         x_last=f"{points[-1].when:%Y-%m-%d}" if len(points) > 1 else "",
         description=_describe(series),
+        y_ticks=tuple(Tick(y(t), _tick(t, hi - lo)) for t in nice_ticks(lo, hi, 5)),
     )
+
+
+def _tick(value: float, span: float) -> str:
+    return f"{value:g}" if span >= 5 else f"{value:.1f}"

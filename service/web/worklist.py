@@ -11,18 +11,22 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
 from sqlalchemy.orm import Session
 
 import contract as c
+from contract import Priority
+from contract.deadlines import snooze_until
 from ruleset import RuleConfig
 from service import interactions
+from service.ack_deadlines import DEFAULT_ACK_DEADLINES
 from service.errors import FHIRError
 from service.interactions import WriteContext
 from service.web import extract as x
+from service.web import triage
 from service.web.models import Alert, EvidenceItem, Finding, RedFlag, Worklist
 from service.web.trend import chart, trend_search_codes, trend_series
 
@@ -78,8 +82,19 @@ class _Episode:
     requests: list[JSON] = field(default_factory=list)  # every alert request of the episode
 
 
-def _episodes(session: Session, ctx: WriteContext) -> list[_Episode]:
+def _closed_since(session: Session, ctx: WriteContext, since: datetime) -> list[JSON]:
+    """Flags of the alert code closed (period.end) at or after `since`."""
+    closed = search_all(session, ctx, "Flag", [("status", "inactive"), ("code", c.FLAG_CODE)])
+    ends = ((f, x.parse_when((f.get("period") or {}).get("end"))) for f in closed)
+    return [f for f, end in ends if end is not None and end >= since]
+
+
+def _episodes(
+    session: Session, ctx: WriteContext, closed_since: datetime | None = None
+) -> list[_Episode]:
     flags = search_all(session, ctx, "Flag", [("status", "active"), ("code", c.FLAG_CODE)])
+    if closed_since is not None:
+        flags += _closed_since(session, ctx, closed_since)
     by_flag = {f"Flag/{f['id']}": _Episode(x.reference(f.get("subject")) or "", f) for f in flags}
     loose: list[_Episode] = []
     statuses = ",".join(sorted(c.OPEN_COMMUNICATION_STATUSES))
@@ -143,6 +158,39 @@ def _evidence(
     return tuple(items)
 
 
+_ACK_ACTIONS = frozenset({"acknowledge", "dismiss"})
+
+
+def _audited_ack(session: Session, ctx: WriteContext, request_id: str) -> str | None:
+    """ "by X at T" from the request's newest acknowledge (or dismiss) AuditEvent."""
+    try:
+        events = search_all(
+            session, ctx, "AuditEvent", [("entity", f"CommunicationRequest/{request_id}")]
+        )
+    except FHIRError:  # a principal without AuditEvent.read: the note below still says it
+        return None
+    acks = [
+        e
+        for e in events
+        if any(
+            isinstance(s, Mapping) and s.get("code") in _ACK_ACTIONS for s in e.get("subtype") or ()
+        )
+    ]
+    if not acks:
+        return None
+    newest = max(acks, key=lambda e: str(e.get("recorded") or ""))
+    agents = [a for a in newest.get("agent") or () if isinstance(a, Mapping)]
+    who = next(
+        (
+            str(a["who"].get("display"))
+            for a in agents
+            if isinstance(a.get("who"), Mapping) and a["who"].get("display")
+        ),
+        "",
+    )
+    return f"by {who or 'unknown'} at {x.show_when(newest.get('recorded'))}"
+
+
 def _ack_text(request: Mapping[str, Any]) -> str:
     for note in reversed(request.get("note") or []):
         if isinstance(note, Mapping) and note.get("text") == c.ACK_NOTE_TEXT:
@@ -153,7 +201,12 @@ def _ack_text(request: Mapping[str, Any]) -> str:
 
 
 def _alert(
-    session: Session, ctx: WriteContext, ep: _Episode, now: datetime, rules: RuleConfig
+    session: Session,
+    ctx: WriteContext,
+    ep: _Episode,
+    now: datetime,
+    rules: RuleConfig,
+    deadlines: Mapping[Priority, timedelta],
 ) -> Alert:
     flag = ep.flag or {}
     requests = sorted(ep.requests, key=lambda r: str(r.get("authoredOn") or ""))
@@ -196,6 +249,20 @@ def _alert(
             session, ctx, "Observation", [("patient", pid), ("code", trend_search_codes(rules))]
         )
     series = trend_series(observations, rules)
+    waiting = open_requests[-1] if open_requests else None
+    deadline = triage.ack_deadline(waiting, deadlines) if waiting else None
+    left, overdue = triage.deadline_text(deadline, now)
+    snoozed = waiting is not None and waiting.get("status") == "on-hold"
+    if flag and flag.get("status") != "active":
+        status = "closed"
+    elif waiting is None:
+        status = "acknowledged"
+    elif snoozed:
+        status = "snoozed"
+    elif triage.is_escalation(waiting) or triage.escalated(flag, waiting.get("id")):
+        status = "escalated"
+    else:
+        status = "open"
     return Alert(
         patient_ref=ep.patient_ref or "unknown patient",
         patient_name=x.patient_name(patient),
@@ -207,26 +274,90 @@ def _alert(
         flag_version=_version(flag) if flag else None,
         request_id=open_requests[-1]["id"] if open_requests else None,
         request_version=_version(open_requests[-1]) if open_requests else None,
-        acknowledged=None if open_requests or not requests else _ack_text(requests[-1]),
+        acknowledged=None
+        if open_requests or not requests
+        else (_audited_ack(session, ctx, str(requests[-1].get("id"))) or _ack_text(requests[-1])),
         summary=summary,
         findings=findings,
         red_flags=red_flags,
         evidence=_evidence(session, ctx, refs),
         # Calcium and total ALP always; a further line (bone-specific ALP) when it has results.
         charts=tuple(chart(s) for i, s in enumerate(series) if i < 2 or s.points),
+        mrn=triage.mrn(patient),
+        age_sex=triage.age_sex(patient, now),
+        status=status,
+        snoozed_until=snooze_until(waiting) if snoozed and waiting else None,
+        deadline=None if snoozed else deadline,
+        deadline_text="" if snoozed else left,
+        overdue=overdue and not snoozed,
+        recipient=triage.recipient_text(current),
     )
 
 
 def load_worklist(
-    session: Session, ctx: WriteContext, now: datetime, rules: RuleConfig
+    session: Session,
+    ctx: WriteContext,
+    now: datetime,
+    rules: RuleConfig,
+    deadlines: Mapping[Priority, timedelta] | None = None,
+    *,
+    closed_since: datetime | None = None,
 ) -> Worklist:
     """Every open episode as a page entry; `rules` is the rule set the alerts were raised with
-    (its codes, units and limits draw the trends)."""
+    (its codes, units and limits draw the trends), `deadlines` the acknowledgement deadlines
+    per priority; `closed_since` adds the episodes closed since then."""
+    allowed = deadlines or DEFAULT_ACK_DEADLINES
     alerts = sorted(
-        (_alert(session, ctx, ep, now, rules) for ep in _episodes(session, ctx)),
+        (
+            _alert(session, ctx, ep, now, rules, allowed)
+            for ep in _episodes(session, ctx, closed_since)
+        ),
         key=lambda a: a.sort_key,
     )
     return Worklist(
-        waiting=tuple(a for a in alerts if a.request_id),
-        acknowledged=tuple(a for a in alerts if not a.request_id),
+        waiting=tuple(a for a in alerts if a.request_id and a.status != "closed"),
+        acknowledged=tuple(a for a in alerts if a.status == "acknowledged"),
+        closed=tuple(a for a in alerts if a.status == "closed"),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Filters:
+    """The page's filters, from its query string (so they work without JavaScript)."""
+
+    priority: str = ""  # one of contract.PRIORITY_ORDER, or "" for all
+    status: str = ""  # one of triage.STATUS_FILTERS, or "" for everything open
+    q: str = ""  # part of the patient's name or MRN
+
+    @classmethod
+    def of(cls, priority: str | None, status: str | None, q: str | None) -> Filters:
+        return cls(
+            priority if priority in c.PRIORITY_ORDER else "",
+            status if status in triage.STATUS_FILTERS else "",
+            " ".join((q or "").split())[:100],
+        )
+
+    @property
+    def active(self) -> bool:
+        return bool(self.priority or self.status or self.q)
+
+    def keeps(self, alert: Alert) -> bool:
+        if self.priority and alert.priority != self.priority:
+            return False
+        if self.status and alert.status != self.status:
+            return False
+        if self.q:
+            needle = self.q.casefold()
+            haystack = f"{alert.patient_name or ''} {alert.mrn or ''} {alert.patient_ref}"
+            if needle not in haystack.casefold():
+                return False
+        return True
+
+    def apply(self, worklist: Worklist) -> Worklist:
+        """Only the matching alerts; "closed" shows the closed ones, any other status none of
+        them."""
+        return Worklist(
+            waiting=tuple(a for a in worklist.waiting if self.keeps(a)),
+            acknowledged=tuple(a for a in worklist.acknowledged if self.keeps(a)),
+            closed=tuple(a for a in worklist.closed if self.keeps(a)),
+        )

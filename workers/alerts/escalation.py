@@ -32,9 +32,9 @@ from contract import (
     ESCALATION_URL,
     OPEN_COMMUNICATION_STATUSES,
     PRIORITY_ORDER,
-    SNOOZE_UNTIL_URL,
     Priority,
 )
+from contract.deadlines import deadline_of, request_priority
 from workers.alerts.fhir_output import fhir_datetime, without_store_meta
 from workers.alerts.plan import Plan, ResourceWrite
 from workers.alerts.settings import AlertSettings
@@ -66,50 +66,10 @@ def _require_aware(now: datetime) -> None:
         raise ValueError("`now` must be timezone-aware")
 
 
-def _instant(value: object) -> datetime | None:
-    """A FHIR dateTime with a time zone, or None (a date alone or garbage is not a clock)."""
-    if not isinstance(value, str) or "T" not in value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo is not None else None
-
-
-def _priority(request: Mapping[str, Any]) -> Priority | None:
-    value = request.get("priority", "routine")  # FHIR: absent priority means routine
-    return value if value in PRIORITY_ORDER else None
-
-
 def next_priority(priority: Priority) -> Priority:
     """One step up routine < urgent < asap < stat, never beyond stat."""
     rank = PRIORITY_ORDER.index(priority)
     return PRIORITY_ORDER[min(rank + 1, len(PRIORITY_ORDER) - 1)]
-
-
-def snooze_until(request: Mapping[str, Any]) -> datetime | None:
-    """The end of the request's (last) snooze, from its snooze-until extension."""
-    for ext in reversed(request.get("extension") or ()):
-        if isinstance(ext, Mapping) and ext.get("url") == SNOOZE_UNTIL_URL:
-            return _instant(ext.get("valueDateTime"))
-    return None
-
-
-def deadline_of(
-    request: Mapping[str, Any], deadlines: Mapping[Priority, timedelta]
-) -> datetime | None:
-    """When the request must have been acknowledged; None when that cannot be known (no
-    authoredOn with a time zone, an unknown priority)."""
-    authored = _instant(request.get("authoredOn"))
-    priority = _priority(request)
-    if authored is None or priority is None:
-        return None
-    start = authored
-    woke = snooze_until(request)
-    if woke is not None and woke > start:
-        start = woke
-    return start + deadlines[priority]
 
 
 def is_escalation(request: Mapping[str, Any]) -> bool:
@@ -177,7 +137,7 @@ def build_escalation(
 ) -> JSON:
     """The escalation CommunicationRequest for `request`, which missed `deadline`."""
     original_ref = f"CommunicationRequest/{request['id']}"
-    priority = _priority(request) or "routine"
+    priority = request_priority(request) or "routine"
     raised = next_priority(priority)
     authored = str(request.get("authoredOn"))
     waited = _duration_words(policy.deadlines[priority])

@@ -3,7 +3,7 @@
 A snooze is the CommunicationRequest set `on-hold` with a note holding the reason and the
 `snooze-until` extension (contract.SNOOZE_UNTIL_URL) holding the expiry. The deadline sweep
 (workers/escalation.py) calls `decide_wake` for each snoozed alert; waking keeps the
-extension (it is when the acknowledgement clock restarted: see escalation.deadline_of) and
+extension (it is when the acknowledgement clock restarted: see contract.deadlines.deadline_of) and
 adds a note. Pure: `now` comes in.
 """
 
@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from workers.alerts.escalation import snooze_until
+from contract.deadlines import snooze_until
 from workers.alerts.fhir_output import fhir_datetime, without_store_meta
 from workers.alerts.plan import ResourceWrite
 from workers.alerts.settings import AlertSettings

@@ -45,17 +45,20 @@ def test_alerts_sorted_by_priority_then_oldest_first(
     assert sign_in(client, "nurse", USERS["nurse"]).status_code == 303
 
     waiting = _section(_page(client), "waiting-heading")
-    order = re.findall(r'<li class="alert prio-\w+" id="flag-flag-([\w-]+)"', waiting)
+    order = re.findall(r'<li class="alert prio-\w+ status-\w+" id="flag-flag-([\w-]+)"', waiting)
     assert order == ["stat-old", "stat-new", "asap-mid", "urgent-old", "urgent-new", "routine-old"]
     # Priority as colour (class) and as a word.
-    assert re.search(r'class="badge prio-stat">.*?STAT</span>', waiting)
-    assert re.search(r'class="badge prio-urgent">.*?Urgent</span>', waiting)
+    assert re.search(r'class="cell badge prio-stat">.*?STAT</span>', waiting)
+    assert re.search(r'class="cell badge prio-urgent">.*?Urgent</span>', waiting)
     assert "Summary for asap-mid." in waiting
 
     # The fragment the page polls has the same order, and says when nothing changed.
     fragment = client.get("/worklist/fragment")
     assert fragment.status_code == 200
-    assert re.findall(r'<li class="alert prio-\w+" id="flag-flag-([\w-]+)"', fragment.text) == order
+    assert (
+        re.findall(r'<li class="alert prio-\w+ status-\w+" id="flag-flag-([\w-]+)"', fragment.text)
+        == order
+    )
     version = fragment.headers["x-worklist-version"]
     unchanged = client.get("/worklist/fragment", params={"since": version})
     assert unchanged.status_code == 204 and unchanged.content == b""
