@@ -34,18 +34,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from contract import DISMISS_REASONS, ESCALATION_IDENTIFIER_SYSTEM, FINDING_CODES, PRIORITY_ORDER
+from contract.deadlines import instant
 from service.alert_changes import dismiss_reason
 from service.store.models import Episode, PatientLock, Resource, ResourceToken, ResourceVersion
-
-
-def _instant(value: object) -> datetime | None:
-    if not isinstance(value, str) or "T" not in value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo is not None else None
 
 
 def _p90(values: Sequence[float]) -> float:
@@ -74,7 +65,7 @@ def build_report(
             if found is None:
                 continue
             body, completed_at = found
-            authored = _instant(body.get("authoredOn"))
+            authored = instant(body.get("authoredOn"))
             if completed_at is None or authored is None:
                 unacknowledged[priority] += 1
                 continue

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import orjson
 from sqlalchemy.orm import Session
 
 import contract as c
@@ -20,11 +19,11 @@ from service.cds.cards import OpenAlert, cited_references
 from service.errors import FHIRError
 from service.interactions import WriteContext
 from service.web import extract as x
+from service.web.worklist import search_all
 
 JSON = dict[str, Any]
 ALERT_CATEGORY = f"{c.COMMUNICATION_CATEGORY_SYSTEM}|{c.ALERT_CATEGORY_CODE}"
 OPEN_STATUSES = ",".join(sorted(c.OPEN_COMMUNICATION_STATUSES))
-_PAGE = 200
 
 
 def prefetched(prefetch: object) -> dict[str, JSON]:
@@ -62,26 +61,12 @@ def _read(session: Session, ctx: WriteContext, ref: str) -> JSON | None:
         raise
 
 
-def _search(
-    session: Session, ctx: WriteContext, rtype: str, items: list[tuple[str, str]]
-) -> list[JSON]:
-    found: list[JSON] = []
-    offset = 0
-    while True:
-        page = [*items, ("_count", str(_PAGE)), ("_offset", str(offset)), ("_total", "none")]
-        _q, rows, _total = interactions.search(session, ctx, rtype, page)
-        found.extend(orjson.loads(r) for r in rows)
-        if len(rows) < _PAGE:
-            return found
-        offset += _PAGE
-
-
 def open_requests(session: Session, ctx: WriteContext, patient_id: str | None) -> list[JSON]:
     """Alert requests still asking someone to act (of one patient, or of everyone)."""
     items = [("status", OPEN_STATUSES), ("category", ALERT_CATEGORY)]
     if patient_id is not None:
         items.append(("patient", patient_id))
-    return _search(session, ctx, "CommunicationRequest", items)
+    return search_all(session, ctx, "CommunicationRequest", items)
 
 
 def _flag(session: Session, ctx: WriteContext, request: Mapping[str, Any]) -> JSON | None:

@@ -33,7 +33,7 @@ from workers.alerts.fhir_output import (
     flag_with_period_end,
     revoked_communication_request,
 )
-from workers.alerts.plan import Plan, ResourceWrite
+from workers.alerts.plan import Plan, ResourceWrite, stored_version
 from workers.alerts.reconcile import Reconciled, opening_content, reconcile
 from workers.alerts.settings import AlertSettings
 from workers.alerts.state import (
@@ -60,17 +60,6 @@ def _index(current: StoredResources) -> dict[_Key, Mapping[str, Any]]:
         if isinstance(kind, str) and isinstance(ident, str):
             indexed[(kind, ident)] = resource
     return indexed
-
-
-def _version(resource: Mapping[str, Any]) -> str:
-    """The stored versionId an update must match; without one an update could become a create."""
-    meta = resource.get("meta")
-    version = meta.get("versionId") if isinstance(meta, Mapping) else None
-    if not isinstance(version, str) or not version:
-        raise ValueError(
-            f"stored {resource.get('resourceType')}/{resource.get('id')} has no meta.versionId"
-        )
-    return version
 
 
 def _require_aware(now: datetime) -> None:
@@ -105,7 +94,7 @@ def _revocations(
             revoked_communication_request(
                 resource, status_reason=status_reason, note=note, now=now, settings=settings
             ),
-            if_match=_version(resource),
+            if_match=stored_version(resource),
         )
         for record, resource in requests
     ]
@@ -156,7 +145,9 @@ def close_if_ended(
     if flag is not None:
         body = flag_with_period_end(flag, now=now)
         if body is not None:
-            writes.append(ResourceWrite("Flag", episode.flag_id, body, if_match=_version(flag)))
+            writes.append(
+                ResourceWrite("Flag", episode.flag_id, body, if_match=stored_version(flag))
+            )
     open_requests = _open_requests(episode, stored)
     writes += _revocations(
         open_requests,
@@ -308,7 +299,7 @@ def _retract_all(
             "Flag",
             episode.flag_id,
             build_flag(state, settings=settings, stored=flag),
-            if_match=_version(flag),
+            if_match=stored_version(flag),
         ),
         *_revocations(
             open_requests,
@@ -412,6 +403,6 @@ def _update(
         "Flag",
         episode.flag_id,
         build_flag(state, settings=settings, stored=flag),
-        if_match=_version(flag),
+        if_match=stored_version(flag),
     )
     return Plan((flag_write, *revocations, *creates), state, tuple(events))

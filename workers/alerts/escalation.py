@@ -36,7 +36,7 @@ from contract import (
 )
 from contract.deadlines import deadline_of, request_priority
 from workers.alerts.fhir_output import fhir_datetime, without_store_meta
-from workers.alerts.plan import Plan, ResourceWrite
+from workers.alerts.plan import Plan, ResourceWrite, stored_version
 from workers.alerts.settings import AlertSettings
 
 JSON = dict[str, Any]
@@ -105,16 +105,6 @@ def _duration_words(span: timedelta) -> str:
             n = seconds // size
             return f"{n} {unit}{'s' if n != 1 else ''}"
     return f"{seconds} seconds"
-
-
-def _version(resource: Mapping[str, Any]) -> str:
-    meta = resource.get("meta")
-    version = meta.get("versionId") if isinstance(meta, Mapping) else None
-    if not isinstance(version, str) or not version:
-        raise ValueError(
-            f"stored {resource.get('resourceType')}/{resource.get('id')} has no meta.versionId"
-        )
-    return version
 
 
 def _payload_text(request: Mapping[str, Any]) -> str:
@@ -279,7 +269,7 @@ def decide_escalation(
         "Flag",
         str(flag["id"]),
         flag_with_escalation(flag, original_ref, escalation, deadline=deadline, now=now),
-        if_match=_version(flag),
+        if_match=stored_version(flag),
     )
     return Plan(
         writes=(flag_write, ResourceWrite("CommunicationRequest", escalation["id"], escalation)),
@@ -319,7 +309,7 @@ def decide_escalation_withdrawal(
         },
     ]
     return ResourceWrite(
-        "CommunicationRequest", str(escalation["id"]), body, if_match=_version(escalation)
+        "CommunicationRequest", str(escalation["id"]), body, if_match=stored_version(escalation)
     )
 
 
@@ -349,5 +339,5 @@ def decide_acknowledged_through_escalation(
         },
     ]
     return ResourceWrite(
-        "CommunicationRequest", str(request["id"]), body, if_match=_version(request)
+        "CommunicationRequest", str(request["id"]), body, if_match=stored_version(request)
     )

@@ -7,6 +7,7 @@ the task retry on fresh state) instead of being overwritten.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,3 +61,14 @@ class Plan:
     @property
     def is_empty(self) -> bool:
         return not self.writes and self.episode is None and not self.events
+
+
+def stored_version(resource: Mapping[str, Any]) -> str:
+    """The stored versionId an update must match; without one an update could become a create."""
+    meta = resource.get("meta")
+    version = meta.get("versionId") if isinstance(meta, Mapping) else None
+    if not isinstance(version, str) or not version:
+        raise ValueError(
+            f"stored {resource.get('resourceType')}/{resource.get('id')} has no meta.versionId"
+        )
+    return version
