@@ -24,6 +24,8 @@ from sqlalchemy.orm import Session
 from service import interactions, searching
 from service.config import Settings
 from service.errors import FHIRError, Issue, operation_outcome
+from service.fhir.registry import is_served
+from service.fhir.validate import is_valid
 from service.interactions import WriteContext, query_items
 from service.store import resources as store
 from service.store.resources import Stored, fhir_instant
@@ -96,8 +98,40 @@ def _written(stored: Stored, status: int) -> dict[str, Any]:
     }
 
 
+def prevalidate(bundle: Mapping[str, Any]) -> frozenset[int]:
+    """Indexes of the POST/PUT entries whose resource is valid as it will be stored, judged
+    before the Bundle's transaction opens (validation is most of a write's CPU, and must not
+    hold the database write lock). The planner later sets ids and rewrites references, which
+    keeps a valid resource valid (ids and `Type/id` references it writes are well-formed).
+    An entry not listed is validated where it always was, when it runs, so its refusal and
+    the order of refusals in a transaction are unchanged."""
+    raw = bundle.get("entry")
+    if not isinstance(raw, list):
+        return frozenset()
+    valid = set()
+    for i, item in enumerate(raw):
+        if not isinstance(item, Mapping):
+            continue
+        req, resource = item.get("request"), item.get("resource")
+        if not isinstance(req, Mapping) or not isinstance(resource, Mapping):
+            continue
+        method = str(req.get("method", "")).upper()
+        rtype = resource.get("resourceType")
+        if method not in ("POST", "PUT") or not isinstance(rtype, str) or not is_served(rtype):
+            continue
+        # POST: the server's id replaces the body's; PUT without an id: the match's or a new one.
+        assigns = method == "POST" or resource.get("id") is None
+        if is_valid(resource, expected_type=rtype, server_assigns_id=assigns):
+            valid.add(i)
+    return frozenset(valid)
+
+
 def _run_entry(
-    session: Session, ctx: WriteContext, e: PlannedEntry, search: _Search
+    session: Session,
+    ctx: WriteContext,
+    e: PlannedEntry,
+    search: _Search,
+    valid: frozenset[int] = frozenset(),
 ) -> dict[str, Any]:
     t = e.target
     assert t is not None
@@ -107,7 +141,7 @@ def _run_entry(
     if e.action == "create":
         assert e.resource_id is not None
         stored, status = interactions.create(
-            session, ctx, rtype, e.resource, assigned_id=e.resource_id
+            session, ctx, rtype, e.resource, assigned_id=e.resource_id, validated=e.index in valid
         )
         return _written(stored, status)
     if e.action == "match":  # ifNoneExist found it: nothing written, no body returned
@@ -118,7 +152,13 @@ def _run_entry(
     if e.action == "update":
         assert e.resource_id is not None
         stored, status = interactions.update(
-            session, ctx, rtype, e.resource_id, e.resource, if_match=e.if_match
+            session,
+            ctx,
+            rtype,
+            e.resource_id,
+            e.resource,
+            if_match=e.if_match,
+            validated=e.index in valid,
         )
         return _written(stored, status)
     if e.action == "delete":
@@ -142,6 +182,67 @@ def _run_entry(
         "resource": search(session, rtype, query_items(t.query)),
         "response": _response("200 OK"),
     }
+
+
+class _Creates:
+    """A transaction's consecutive plain creates, written together by
+    `interactions.create_new_many`: POSTs (new server-assigned ids) and PUTs of ids that do not
+    exist yet (without ifMatch). Each entry is checked as `create` / `update` checks it when
+    it is taken, so the first refusal is still that entry's, raised before anything after it
+    runs; nothing is written until `flush`, which the caller runs before any other entry."""
+
+    def __init__(
+        self,
+        session: Session,
+        ctx: WriteContext,
+        valid: frozenset[int],
+        results: dict[int, dict[str, Any]],
+        entries: list[PlannedEntry],
+    ) -> None:
+        self._session, self._ctx, self._valid, self._results = session, ctx, valid, results
+        self._entries = entries
+        self._pending: list[PlannedEntry] = []
+        self._existing: set[tuple[str, str]] | None = None
+
+    def _is_new(self, e: PlannedEntry) -> bool:
+        """Whether a PUT entry's id has no row yet. All the Bundle's PUT ids are looked up
+        (and locked) in one query per type, when the first one is taken."""
+        if self._existing is None:
+            keys = [
+                (x.resource_type, x.resource_id)
+                for x in self._entries
+                if x.error is None and x.action == "update" and x.resource_id is not None
+            ]
+            self._existing = store.lock_existing(self._session, keys)
+        assert e.resource_id is not None
+        return (e.resource_type, e.resource_id) not in self._existing
+
+    def take(self, e: PlannedEntry) -> bool:
+        """Queue `e` if it is a plain create (checking it now); False: run it on its own."""
+        if e.action not in ("create", "update") or not interactions.batchable(e.resource_type):
+            return False
+        if e.action == "update" and (e.if_match is not None or not self._is_new(e)):
+            return False
+        assert e.resource_id is not None and e.resource is not None
+        check = interactions.check_create if e.action == "create" else interactions.check_update_new
+        try:
+            check(self._ctx, e.resource_type, e.resource, validated=e.index in self._valid)
+        except FHIRError as err:
+            raise entry_error(e.index, err) from None
+        self._pending.append(e)
+        return True
+
+    def flush(self) -> None:
+        if not self._pending:
+            return
+        pending, self._pending = self._pending, []
+        items = [(e.resource_type, e.resource_id or "", e.resource) for e in pending]
+        try:
+            stored = interactions.create_new_many(self._session, self._ctx, items)
+        except FHIRError as err:  # a lost create race: named on the first entry of the batch
+            raise entry_error(pending[0].index, err) from None
+        for e, one in zip(pending, stored, strict=True):
+            self._results[e.index] = _written(one, 201)
 
 
 def _failed(err: FHIRError) -> dict[str, Any]:
@@ -183,26 +284,32 @@ def process(
             ("Bundle.type",),
         )
     atomic = btype == "transaction"
+    valid = prevalidate(bundle)  # outside the transaction: no lock held while this runs
     results: dict[int, dict[str, Any]] = {}
     with uow(ctx) as session:
         plan = plan_bundle(bundle, StoreResolver(session, ctx), base=base, atomic=atomic)
+        creates = _Creates(session, ctx, valid, results, plan.entries)
         for e in plan.ordered:
             if e.error is not None:
                 results[e.index] = _failed(e.error)
                 continue
             if atomic:
+                if creates.take(e):
+                    continue
+                creates.flush()  # in order: what this entry reads or writes may depend on them
                 try:
-                    results[e.index] = _run_entry(session, ctx, e, search)
+                    results[e.index] = _run_entry(session, ctx, e, search, valid)
                 except FHIRError as err:
                     raise entry_error(e.index, err) from None
                 continue
             before = set(ctx.patients)
             try:
                 with session.begin_nested():
-                    results[e.index] = _run_entry(session, ctx, e, search)
+                    results[e.index] = _run_entry(session, ctx, e, search, valid)
             except FHIRError as err:
                 ctx.patients = before  # the entry's savepoint was rolled back: no evaluation
                 results[e.index] = _failed(entry_error(e.index, err))
+        creates.flush()
     return {
         "resourceType": "Bundle",
         "type": "transaction-response" if atomic else "batch-response",

@@ -19,6 +19,7 @@ import orjson
 import typer
 
 from service.config import get_settings
+from service.memory import limit_malloc_arenas
 
 app = typer.Typer(
     name="fhir-alerts",
@@ -29,6 +30,9 @@ app = typer.Typer(
 
 
 def _logging() -> None:
+    # Every long-running command starts here, before its threads: bound malloc arenas
+    # (service/memory.py) so a burst of concurrent requests does not stay resident.
+    limit_malloc_arenas()
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -101,7 +105,16 @@ def asgi_app() -> Any:
 
 @app.command()
 def worker(
-    concurrency: Annotated[int, typer.Option(help="Worker processes")] = 2,
+    concurrency: Annotated[
+        int, typer.Option(min=1, help="Threads (threads pool) or processes (prefork pool)")
+    ] = 4,
+    pool: Annotated[
+        str,
+        typer.Option(
+            help="threads: one process, one core, I/O-bound deliveries overlap (default; scale "
+            "with one worker per core or host); prefork: one process per task slot"
+        ),
+    ] = "threads",
     queues: Annotated[str, typer.Option(help="Queues to consume")] = "evaluate,deliver",
     beat: Annotated[
         bool,
@@ -114,6 +127,7 @@ def worker(
     ] = False,
 ) -> None:
     """Run a Celery worker for the configured broker (ALERTS_BROKER_URL)."""
+    limit_malloc_arenas()  # inherited by the pool's processes (service/memory.py)
     settings = get_settings()
     if not settings.broker_url:
         typer.echo("ALERTS_BROKER_URL is not set: `fhir-alerts serve` runs the worker in-process")
@@ -125,8 +139,16 @@ def worker(
     # Started through the app's Worker class, not Celery's click CLI: that CLI reads APP,
     # BROKER_URL, LOADER, CONFIG_MODULE... from the environment as its own options, so an
     # unrelated variable of the same name would stop or misconfigure the worker.
+    if pool not in ("threads", "prefork", "solo"):
+        typer.echo(f"--pool must be threads, prefork or solo, not {pool!r}")
+        raise typer.Exit(2)
+    if pool != "prefork":  # no pool processes to tune at fork: tune this one
+        from workers.runtime import tune_gc
+
+        tune_gc()
     celery_worker = celery_app.Worker(
         loglevel="INFO",
+        pool_cls=pool,
         concurrency=concurrency,
         queues=[q for q in queues.split(",") if q],
         beat=beat,

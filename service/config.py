@@ -67,7 +67,11 @@ class Settings(BaseSettings):
 
     # Pipeline: how often the relay looks for outbox rows, and when a dispatched evaluation
     # that never finished (a worker died) is handed out again.
-    relay_interval_seconds: float = 0.5
+    # The relays are woken by the commits that give them work (service/store/wakeups.py, and
+    # PostgreSQL NOTIFY across processes), so this poll is only the safety net for a lost
+    # wake-up (listener reconnecting) and sets how soon a broker that lost its queues is
+    # noticed: 2 s (was 0.5 s, when it set the write-to-notification delay).
+    relay_interval_seconds: float = 2.0
     redispatch_after_seconds: float = 300.0
     # Kombu's Redis visibility timeout: an unacknowledged task is redelivered after this.
     broker_visibility_timeout: int = 600
@@ -123,6 +127,13 @@ class Settings(BaseSettings):
     # How often the embedded deadline sweep looks for overdue and snoozed alerts (the Celery
     # beat schedule uses the same interval). 0 turns the embedded sweep off.
     escalation_interval_seconds: float = Field(default=30.0, ge=0)
+
+    # --- Bundle size (issue 12): entries a transaction/batch Bundle (or `$evaluate`) may hold.
+    # Counted right after the body is parsed, before any entry is validated or planned: more
+    # is a 413 `too-costly`. With `max_body_bytes` (bytes read, refused while streaming) it
+    # bounds the memory and work of one request: the parsed body, one planned entry and one
+    # response entry per entry.
+    max_bundle_entries: int = Field(default=1000, ge=1)
 
     @field_validator("jwt_secret")
     @classmethod

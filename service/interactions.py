@@ -227,11 +227,17 @@ def create(
     *,
     if_none_exist: str | None = None,
     assigned_id: str | None = None,
+    validated: bool = False,
 ) -> tuple[store.Stored, int]:
-    """POST: server-assigned id; with If-None-Exist, returns the existing match (200)."""
+    """POST: server-assigned id; with If-None-Exist, returns the existing match (200).
+
+    `validated`: the caller already ran `require_valid` on this very body, outside the write
+    transaction (routes, Bundles), so the CPU-heavy model validation never holds the write
+    lock; it is not repeated here."""
     require_served(resource_type)
     ctx.principal.require(resource_type, "create")
-    require_valid(resource, expected_type=resource_type)
+    if not validated:
+        require_valid(resource, expected_type=resource_type)
     if if_none_exist:
         try:
             criteria = conditional_criteria(resource_type, if_none_exist)
@@ -247,6 +253,55 @@ def create(
     return stored, 201
 
 
+# Types whose writes do more than store a version (an audit trail, Subscription ownership):
+# never written in batches, always one by one through `_write`.
+_WRITE_EXTRAS = frozenset({"Flag", "CommunicationRequest", "Subscription"})
+
+
+def batchable(resource_type: str) -> bool:
+    """Whether a plain create of this type may go through `create_new_many`."""
+    return resource_type not in _WRITE_EXTRAS
+
+
+def check_create(
+    ctx: WriteContext, resource_type: str, resource: Any, *, validated: bool = False
+) -> None:
+    """What `create` checks before it writes a new id, in the same order (served type, create
+    rights, content, a type clients may write), for a caller that then writes in batches."""
+    require_served(resource_type)
+    ctx.principal.require(resource_type, "create")
+    if not validated:
+        require_valid(resource, expected_type=resource_type)
+    require_writable(resource_type)
+
+
+def check_update_new(
+    ctx: WriteContext, resource_type: str, resource: Any, *, validated: bool = False
+) -> None:
+    """What `update` checks before it writes an id that does not exist yet, in the same order
+    (served type, content, create rights, a type clients may write); the body's id is the
+    url's (the Bundle planner made sure)."""
+    require_served(resource_type)
+    if not validated:
+        require_valid(resource, expected_type=resource_type)
+    ctx.principal.require(resource_type, "create")
+    require_writable(resource_type)
+
+
+def create_new_many(
+    session: Session, ctx: WriteContext, items: Sequence[tuple[str, str, Any]]
+) -> list[store.Stored]:
+    """Store new resources `(type, new id, body)` that passed `check_create`, all of
+    `batchable` types, with one multi-row INSERT per table (a transaction Bundle's creates);
+    the patients they touch are recorded for the outbox as `create` records them."""
+    assert all(batchable(rtype) for rtype, _id, _r in items)
+    with _store_errors():
+        stored = store.save_new_many(session, items)
+    for one in stored:
+        ctx.touched(one)
+    return stored
+
+
 def update(
     session: Session,
     ctx: WriteContext,
@@ -255,10 +310,13 @@ def update(
     resource: Any,
     *,
     if_match: str | None = None,
+    validated: bool = False,
 ) -> tuple[store.Stored, int]:
-    """PUT with a client id: update, or create with that id (201)."""
+    """PUT with a client id: update, or create with that id (201). `validated`: as for
+    `create`, the caller validated this body before the transaction began."""
     require_served(resource_type)
-    require_valid(resource, expected_type=resource_type)
+    if not validated:
+        require_valid(resource, expected_type=resource_type)
     body_id = resource.get("id")
     if body_id is None:
         raise bad_request("The resource in a PUT must carry its id", ("id",))
@@ -283,9 +341,11 @@ def conditional_update(
     resource: Any,
     *,
     if_match: str | None = None,
+    validated: bool = False,
 ) -> tuple[store.Stored, int]:
     """PUT Type?criteria (R4 http.html#cond-update): one match is updated, none creates (with
-    the body's id if it has one), several are a 412."""
+    the body's id if it has one), several are a 412. `validated`: as for `update`, judged
+    with the id it will be stored under (`is_valid(..., server_assigns_id=...)`)."""
     if not isinstance(resource, Mapping):
         raise bad_request("A resource must be a JSON object")
     body_id = resource.get("id")
@@ -293,7 +353,15 @@ def conditional_update(
         raise bad_request("The resource id must be a string", ("id",))
     target = conditional_update_target(session, ctx, resource_type, criteria, body_id)
     rid = target_id(target, body_id)
-    return update(session, ctx, resource_type, rid, {**resource, "id": rid}, if_match=if_match)
+    return update(
+        session,
+        ctx,
+        resource_type,
+        rid,
+        {**resource, "id": rid},
+        if_match=if_match,
+        validated=validated,
+    )
 
 
 def patch(

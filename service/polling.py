@@ -1,18 +1,27 @@
 """A background thread that runs one pass of work, then sleeps until its interval passes or a
-commit nudges it. The outbox relay and the delivery relay are both this loop."""
+commit wakes it. The outbox relay and the delivery relay are both this loop.
+
+Wake-ups (`service.store.wakeups`) make the relays react to a commit within milliseconds, in
+this process or (PostgreSQL) any other; the interval is the safety net for a lost wake-up.
+"""
 
 from __future__ import annotations
 
 import logging
 import threading
 
+from service.store import wakeups
+
 log = logging.getLogger(__name__)
 
 
 class PollingThread:
-    def __init__(self, *, name: str, interval: float) -> None:
+    def __init__(
+        self, *, name: str, interval: float, wake_on: wakeups.Channel | None = None
+    ) -> None:
         self._name = name
         self._interval = interval
+        self._wake_on = wake_on
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -21,6 +30,17 @@ class PollingThread:
         """One pass; returns how many items were handed on (0 = idle)."""
         raise NotImplementedError
 
+    def idle_wait(self) -> float:
+        """How long to sleep after an idle pass unless woken (a subclass that knows when its
+        next item falls due may wait less)."""
+        return self._interval
+
+    def saturated(self, handed: int) -> bool:
+        """Did the pass stop at its limit, so more work is surely waiting? Then the loop goes
+        straight on; otherwise it waits, and a commit made during the pass (which set the
+        wake-up) ends the wait at once. The default: any item handed out counts."""
+        return handed > 0
+
     def nudge(self) -> None:
         """New work was just committed: look now rather than at the next tick."""
         self._wake.set()
@@ -28,6 +48,10 @@ class PollingThread:
     def _loop(self) -> None:
         failing = False
         while not self._stop.is_set():
+            # Cleared before the pass, never after the wait: a wake-up that arrives while a
+            # pass runs (or just as a wait times out) makes the next wait return at once
+            # instead of being lost until the next tick.
+            self._wake.clear()
             try:
                 handed = self.run_once()
             except Exception as exc:
@@ -38,23 +62,27 @@ class PollingThread:
                 else:
                     log.exception("%s pass failed; retrying", self._name)
                 failing = True
-                handed = 0
-            else:
-                if failing:
-                    log.info("%s recovered", self._name)
-                failing = False
-            if not handed:  # busy: go straight on; idle: wait for a nudge or the interval
-                self._wake.wait(self._interval)
-                self._wake.clear()
+                self._wake.wait(self._interval)  # no hot loop while the database is down
+                continue
+            if failing:
+                log.info("%s recovered", self._name)
+            failing = False
+            if not self.saturated(handed):  # busy: go straight on; else wait for a wake-up
+                self._wake.wait(self.idle_wait() if not handed else self._interval)
 
     def start(self) -> None:
         if self._thread is None:
+            self._stop.clear()
+            if self._wake_on is not None:
+                wakeups.add_waiter(self._wake_on, self._wake.set)
             self._thread = threading.Thread(target=self._loop, name=self._name, daemon=True)
             self._thread.start()
 
     def stop(self) -> None:
         self._stop.set()
         self._wake.set()
+        if self._wake_on is not None:
+            wakeups.remove_waiter(self._wake_on, self._wake.set)
         if self._thread is not None:
             self._thread.join(timeout=30)
             self._thread = None

@@ -11,6 +11,9 @@ killed, message lost) is handed out again after `redispatch_after`. Messages los
 broker restarted empty are noticed sooner, through the broker epoch (`CeleryDispatcher.
 broker_reset`): the relay that sees the broker come back empty re-queues every row dispatched
 before, so they are re-sent within a couple of seconds instead of after the stale timeout.
+
+A commit that wrote outbox rows wakes the relay (`wakeups.OUTBOX`: in this process directly, in
+another API process through PostgreSQL NOTIFY); its poll interval is only the safety net.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.polling import PollingThread
-from service.store import outbox
+from service.store import outbox, wakeups
 from service.store.db import transaction
 from service.store.resources import utcnow
 from service.subscriptions.relay import DELIVER_TASK, DeliveryRelay
@@ -35,6 +38,11 @@ log = logging.getLogger(__name__)
 Dispatcher = Callable[[str, int], None]
 
 EVALUATE_TASK = "workers.tasks.evaluate_patient"
+EVALUATE_MANY_TASK = "workers.tasks.evaluate_patients"
+# Patients per batched evaluation (one transaction on the worker): large enough that a busy
+# relay pays a few statements per batch instead of a dozen per patient, small enough that a
+# claim of 100 still spreads over several workers.
+EVALUATION_BATCH = 25
 
 # Set (NX) in the broker's Redis by the first relay that finds it missing. Redis loses it
 # exactly when it loses its queues (restart without persistence, flush), never otherwise.
@@ -74,6 +82,7 @@ class CeleryDispatcher:
         self._app.conf.broker_transport_options = {"visibility_timeout": visibility_timeout}
         self._app.conf.task_routes = {
             EVALUATE_TASK: {"queue": "evaluate"},
+            EVALUATE_MANY_TASK: {"queue": "evaluate"},
             DELIVER_TASK: {"queue": "deliver"},
         }
 
@@ -81,6 +90,13 @@ class CeleryDispatcher:
 
     def __call__(self, patient_id: str, upto: int) -> None:
         self._app.send_task(EVALUATE_TASK, args=[patient_id, upto], queue="evaluate")
+
+    def evaluate_many(self, items: list[tuple[str, int]]) -> None:
+        """Several patients as one `evaluate_patients` message (one transaction there)."""
+        if len(items) == 1:
+            self(*items[0])
+            return
+        self._app.send_task(EVALUATE_MANY_TASK, args=[[list(i) for i in items]], queue="evaluate")
 
     def _redis_client(self) -> Any:
         return redis_client(self._broker_url)
@@ -110,7 +126,11 @@ class Relay(PollingThread):
         epoch_check_every: float = 1.0,
         batch: int = 100,
     ) -> None:
-        super().__init__(name="outbox-relay", interval=interval)
+        super().__init__(
+            name="outbox-relay",
+            interval=interval,
+            wake_on=wakeups.Channel(wakeups.factory_key(factory), wakeups.OUTBOX),
+        )
         self._factory = factory
         self._dispatch = dispatch
         self._redispatch_after = redispatch_after
@@ -119,15 +139,15 @@ class Relay(PollingThread):
         self._epoch_checked = float("-inf")
         # Small claims: while one relay publishes its batch, the others claim the next ones.
         self._batch = batch
+        self._claim_was_full = False
         # A dispatcher that can also hand out notifications gets a delivery relay beside this
         # one (its own thread: a slow receiver never holds up evaluations).
         deliver = getattr(dispatch, "deliver", None)
         self._deliveries = DeliveryRelay(factory, deliver, interval=interval) if deliver else None
 
-    def nudge(self) -> None:
-        super().nudge()
-        if self._deliveries is not None:
-            self._deliveries.nudge()
+    # `nudge` (the unit of work's, after a write) wakes this relay only: the delivery relay has
+    # its own wake-up, from the commits that record deliveries, and a pass of it per API write
+    # would only add claim queries under load.
 
     def _check_broker(self) -> None:
         """At most every `epoch_check_every` seconds: did the broker come back empty?"""
@@ -148,29 +168,45 @@ class Relay(PollingThread):
             if requeued:
                 log.warning("broker lost its queues: %d dispatched rows handed out again", requeued)
 
+    def saturated(self, handed: int) -> bool:
+        """Only a full claim means rows are surely left: after a partial one the relay waits
+        for the next commit's wake-up (set already if rows came in during the pass) instead of
+        paying an empty claim transaction after every hand-off."""
+        return self._claim_was_full
+
     def run_once(self) -> int:
         self._check_broker()
         with transaction(self._factory) as session:
             items = outbox.claim(
                 session, redispatch_after=self._redispatch_after, limit=self._batch
             )
+        # The limit counts rows (several per patient): a full claim leaves rows behind.
+        self._claim_was_full = sum(len(item.pks) for item in items) >= self._batch
+        many: Callable[[list[tuple[str, int]]], None] | None = getattr(
+            self._dispatch, "evaluate_many", None
+        )
+        size = EVALUATION_BATCH if many is not None else 1
         handed = 0
-        for n, item in enumerate(items):
+        for start in range(0, len(items), size):
+            chunk = items[start : start + size]
             try:
-                self._dispatch(item.patient_id, item.upto)
+                if many is not None:
+                    many([(item.patient_id, item.upto) for item in chunk])
+                else:
+                    self._dispatch(chunk[0].patient_id, chunk[0].upto)
             except Exception as exc:
                 # The broker is most likely down: give the rest of the batch back at once
                 # rather than waiting out a publish timeout for each row.
                 log.warning(
                     "evaluation hand-off failed (%s); %d claimed rows released",
                     type(exc).__name__,
-                    len(items) - n,
+                    len(items) - start,
                 )
                 with transaction(self._factory) as session:
-                    for unsent in items[n:]:
+                    for unsent in items[start:]:
                         outbox.release(session, unsent)
                 break
-            handed += 1
+            handed += len(chunk)
         return handed
 
     def start(self) -> None:
@@ -182,3 +218,6 @@ class Relay(PollingThread):
         if self._deliveries is not None:
             self._deliveries.stop()
         super().stop()
+        close: Callable[[], None] | None = getattr(self._dispatch, "close", None)
+        if close is not None:  # e.g. the in-process dispatcher's delivery threads
+            close()

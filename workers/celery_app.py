@@ -13,6 +13,7 @@ from celery.signals import worker_init, worker_process_init
 
 from service.config import get_settings
 from service.subscriptions import hook as subscription_hook
+from service.subscriptions.settings import DeliverySettings
 from workers.runtime import tune_gc
 
 
@@ -21,10 +22,11 @@ def make_celery() -> Celery:
     # recorded by the store's write hook, installed here when the worker process starts.
     subscription_hook.install()
     settings = get_settings()
+    heartbeat_every = DeliverySettings().heartbeat_check_seconds or 5.0
     app = Celery(
         "fhir-alerts",
         broker=settings.broker_url or "memory://",
-        include=["workers.tasks", "workers.delivery.tasks"],
+        include=["workers.tasks", "workers.delivery.tasks", "workers.heartbeat"],
     )
     app.conf.update(
         task_acks_late=True,
@@ -36,6 +38,7 @@ def make_celery() -> Celery:
             "workers.tasks.evaluate_patient": {"queue": "evaluate"},
             "workers.tasks.deliver_*": {"queue": "deliver"},
             "workers.tasks.sweep_deadlines": {"queue": "evaluate"},
+            "workers.tasks.check_heartbeats": {"queue": "deliver"},
         },
         # Closed-loop alerts: `celery -A workers.celery_app beat` (or `fhir-alerts worker
         # --beat`) sends the deadline sweep every interval; any worker runs it.
@@ -47,7 +50,13 @@ def make_celery() -> Celery:
                     "queue": "evaluate",
                     "expires": settings.escalation_interval_seconds or 30.0,
                 },
-            }
+            },
+            # Topic subscriptions' heartbeats (workers/heartbeat.py): a sibling of the sweep.
+            "subscription-heartbeat-check": {
+                "task": "workers.tasks.check_heartbeats",
+                "schedule": heartbeat_every,
+                "options": {"queue": "deliver", "expires": heartbeat_every},
+            },
         },
         broker_transport_options={"visibility_timeout": settings.broker_visibility_timeout},
         broker_connection_retry_on_startup=True,

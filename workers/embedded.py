@@ -8,7 +8,9 @@ in-process apply is never serialised), so two apps in one process never share co
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -16,7 +18,10 @@ from fastapi import FastAPI
 from service.api.app import create_app
 from service.config import Settings
 from service.relay import Dispatcher
-from workers import dry_run, tasks
+from service.store import wakeups
+from service.store.db import session_factory, transaction
+from service.subscriptions import deliveries
+from workers import dry_run, heartbeat, tasks
 from workers.delivery import tasks as delivery_tasks
 from workers.runtime import tune_gc
 
@@ -24,22 +29,90 @@ log = logging.getLogger(__name__)
 
 
 class InProcessDispatcher:
-    """Evaluations (outbox relay) and notification attempts (delivery relay), in-process."""
+    """Evaluations (outbox relay) and notification attempts (delivery relay), in-process.
 
-    def __init__(self, evaluate: Dispatcher, settings: Settings) -> None:
+    Evaluations run on the relay's thread, one at a time, as on a one-process worker. Delivery
+    attempts run on a few threads of their own: an attempt waits for the receiver (up to the
+    delivery timeout), and a slow receiver must not hold up everyone else's notifications.
+    The hand-off is bounded (`delivery_threads` running plus as many waiting): when all are
+    taken the relay waits, with the claims it holds still leased, instead of queueing without
+    limit.
+    """
+
+    def __init__(self, evaluate: Dispatcher, settings: Settings, *, delivery_threads: int = 4):
         self._evaluate = evaluate
         self._settings = settings
+        self._threads = delivery_threads
+        self._slots = threading.BoundedSemaphore(2 * delivery_threads)
+        self._pool: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+        self._closing = False
+        self._deliveries_channel = wakeups.Channel(
+            wakeups.database_key(settings.resolved_database_url), wakeups.DELIVERIES
+        )
 
     def __call__(self, patient_id: str, upto: int) -> None:
         self._evaluate(patient_id, upto)
 
+    def evaluate_many(self, items: list[tuple[str, int]]) -> None:
+        """Several patients in one transaction (`workers.tasks.evaluate_patients`), which
+        falls back to one by one itself if the batch fails."""
+        if len(items) == 1:
+            self._evaluate(*items[0])
+            return
+        result = tasks.evaluate_patients.apply(
+            args=[[list(i) for i in items]], kwargs={"settings": self._settings}
+        )
+        if result.failed():
+            # Left to the relay's stale-dispatch sweep: the outbox rows stay until done.
+            log.error("in-process batch of %d evaluations failed", len(items))
+
     def deliver(self, delivery_id: int, claim: str) -> None:
+        self._slots.acquire()
+        try:
+            with self._lock:
+                if self._closing:
+                    raise RuntimeError("in-process delivery is shutting down")
+                if self._pool is None:
+                    self._pool = ThreadPoolExecutor(self._threads, "deliver")
+                future = self._pool.submit(self._attempt, delivery_id, claim)
+        except BaseException:
+            self._slots.release()
+            raise  # the relay releases the claim
+        future.add_done_callback(lambda _f: self._slots.release())
+
+    def _attempt(self, delivery_id: int, claim: str) -> None:
+        if self._closing:  # queued when the app stopped: free it for the next start at once
+            try:
+                factory = session_factory(self._settings.resolved_database_url)
+                with transaction(factory) as session:
+                    deliveries.release(session, deliveries.Claimed(delivery_id, claim))
+            except Exception as exc:  # left to its lease, as after a crash
+                log.warning("delivery %s not released (%s)", delivery_id, type(exc).__name__)
+            return
         result = delivery_tasks.deliver_notification.apply(
             args=[delivery_id, claim], kwargs={"settings": self._settings}
         )
         if result.failed():
             # The delivery stays pending; the relay hands it out again when its lease ends.
             log.error("in-process delivery %s failed", delivery_id)
+        elif result.result == "retry":
+            # The relay's last pass did not know this retry's time: let it look again, so the
+            # retry goes out when due rather than at the next poll.
+            wakeups.wake(self._deliveries_channel)
+
+    def close(self) -> None:
+        """The app stops (the relay calls this, after its threads ended): attempts under way
+        finish, waiting ones are released. A later start makes a new pool."""
+        with self._lock:
+            self._closing = True
+            pool, self._pool = self._pool, None
+        try:
+            if pool is not None:
+                pool.shutdown(wait=True)
+        finally:
+            with self._lock:
+                self._closing = False
 
 
 def in_process_dispatcher(settings: Settings) -> Dispatcher:
@@ -66,6 +139,8 @@ def build_app(settings: Settings, *, start_relay: bool = True) -> FastAPI:
         tune_gc()  # this process is also the worker
         if start_relay and settings.escalation_interval_seconds > 0:
             _run_deadline_sweeper(app, settings)
+        if start_relay:  # topic subscriptions' heartbeats (workers/heartbeat.py)
+            heartbeat.run_heartbeat_checker(app, settings)
     return app
 
 

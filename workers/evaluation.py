@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -26,6 +27,8 @@ from service.store import outbox
 from service.store import resources as store
 from service.store.db import transaction
 from service.store.errors import VersionMismatch
+from service.store.models import PatientLock
+from service.store.record_batches import load_records_many
 from workers.alerts import (
     AlertSettings,
     EpisodeState,
@@ -121,23 +124,60 @@ def _stored_evidence(session: Session, episode: EpisodeState | None) -> dict[str
     return out
 
 
-def _consumed(session: Session, patient_id: str) -> set[str]:
-    consumed: set[str] = set()
-    for state in episode_store.load_closed_states(session, patient_id):
-        consumed |= EpisodeState.from_json(state).evidence_refs
-    return consumed
-
-
-def read_record(session: Session, patient_id: str) -> PatientRecord:
+def read_record(
+    session: Session, patient_id: str, batch: BatchReads | None = None
+) -> PatientRecord:
     """What the store says about the patient's alerts (under the patient's lock)."""
-    state = episode_store.load_open(session, patient_id)
+    if batch is None:
+        state = episode_store.load_open(session, patient_id)
+        closed = episode_store.load_closed_states(session, patient_id)
+    else:
+        state = batch.open_states.get(patient_id)
+        closed = batch.closed_states.get(patient_id, [])
     episode = EpisodeState.from_json(state) if state is not None else None
+    consumed: set[str] = set()
+    for closed_state in closed:
+        consumed |= EpisodeState.from_json(closed_state).evidence_refs
     return PatientRecord(
         episode=episode,
         alert_resources=_current_resources(session, episode),
-        consumed=frozenset(_consumed(session, patient_id)),
+        consumed=frozenset(consumed),
         evidence=_stored_evidence(session, episode),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class BatchReads:
+    """What a batched evaluation read for all its patients at once, under all their locks:
+    the same values the one-patient reads return, in a handful of statements instead of a
+    dozen per patient (`evaluate_patients`)."""
+
+    locks: Mapping[str, PatientLock]
+    open_states: Mapping[str, dict[str, Any]]
+    closed_states: Mapping[str, list[dict[str, Any]]]
+    records: Mapping[str, list[dict[str, Any]]]
+    recipients: tuple[str, ...]
+
+    @classmethod
+    def read(
+        cls, session: Session, patient_ids: Sequence[str], *, settings: Settings, now: datetime
+    ) -> BatchReads:
+        locks = episode_store.lock_patients(session, patient_ids)
+        opened, closed = episode_store.load_states(session, patient_ids)
+        lookback = timedelta(days=load_config(settings.ruleset).lookback_days)
+        since = {pid: _naive(_clock(lock, now) - lookback) for pid, lock in locks.items()}
+        return cls(
+            locks=locks,
+            open_states=opened,
+            closed_states=closed,
+            records=load_records_many(session, since, types=EVALUATED_TYPES),
+            recipients=recipients(session, settings.oncology_team),
+        )
+
+
+def _clock(lock: PatientLock, now: datetime) -> datetime:
+    """The patient's evaluation time: its replay `asOf` if it has one, else now."""
+    return _aware(lock.as_of) if lock.as_of is not None else now
 
 
 def evaluate_in_session(
@@ -147,27 +187,34 @@ def evaluate_in_session(
     settings: Settings,
     upto: int | None = None,
     now: datetime | None = None,
+    batch: BatchReads | None = None,
 ) -> Outcome:
-    lock = episode_store.lock_patient(session, patient_id)
+    """One patient's evaluation inside the caller's transaction. With `batch` (the patient is
+    already locked and read with others) the outbox rows are left to the batch to complete."""
+    if batch is None:
+        lock = episode_store.lock_patient(session, patient_id)
+    else:
+        lock = batch.locks[patient_id]
     if settings.evaluation_delay_seconds:
         time.sleep(settings.evaluation_delay_seconds)
     now = _aware(now or datetime.now(UTC))
-    at = _aware(lock.as_of) if lock.as_of is not None else now
+    at = _clock(lock, now)
     config = load_config(settings.ruleset)
-
-    record = read_record(session, patient_id)
-    since = at - timedelta(days=config.lookback_days)
-    records = store.load_patient_records(
-        session, patient_id, types=EVALUATED_TYPES, observations_since=_naive(since)
-    )
+    record = read_record(session, patient_id, batch)
+    if batch is None:
+        since = at - timedelta(days=config.lookback_days)
+        records = store.load_patient_records(
+            session, patient_id, types=EVALUATED_TYPES, observations_since=_naive(since)
+        )
+        told = recipients(session, settings.oncology_team)
+    else:
+        records, told = batch.records[patient_id], batch.recipients
     decision = evaluate_record(
         record,
         engine_assessment(f"Patient/{patient_id}", records, at, config),
         now=now,
         config=config,
-        settings=replace(
-            alert_settings(settings), recipients=recipients(session, settings.oncology_team)
-        ),
+        settings=replace(alert_settings(settings), recipients=told),
         new_id=lambda: str(uuid.uuid4()),
     )
     for note in decision.assessment.notes:
@@ -183,7 +230,7 @@ def evaluate_in_session(
     if plan.writes or plan.episode != episode:
         _apply(session, plan, written)
     events.extend(plan.events)
-    requested_at = outbox.complete(session, patient_id, upto)
+    requested_at = outbox.complete(session, patient_id, upto) if batch is None else None
     lock.evaluated_at = _naive(now)
     return Outcome(patient_id, tuple(events), tuple(written), requested_at)
 
@@ -199,15 +246,55 @@ def evaluate_patient(
     started = time.perf_counter()
     with transaction(factory) as session:
         outcome = evaluate_in_session(session, patient_id, settings=settings, upto=upto, now=now)
+    _report(outcome, time.perf_counter() - started)
+    return outcome
+
+
+def _report(outcome: Outcome, seconds: float) -> None:
     metrics.evaluated(  # after the commit: the alert is visible from here on
-        time.perf_counter() - started,
+        seconds,
         alerted=bool(outcome.written),
         requested_at=outcome.requested_at,
     )
     log.info(
         "evaluated Patient/%s: %s; wrote %s",
-        patient_id,
+        outcome.patient_id,
         ",".join(outcome.events) or "nothing",
         ",".join(outcome.written) or "nothing",
     )
-    return outcome
+
+
+def evaluate_patients(
+    factory: sessionmaker[Session],
+    items: Sequence[tuple[str, int | None]],
+    *,
+    settings: Settings,
+    now: datetime | None = None,
+) -> list[Outcome]:
+    """Several patients in one transaction: one lock statement, one read per table for all of
+    them, one outbox completion, one commit; the decisions and writes stay per patient and are
+    the same as `evaluate_patient`'s. Why: an evaluation is a dozen small statements, and under
+    load (a Bundle touching 100 patients, hundreds of writes a second) their fixed cost, not
+    the rules, was most of the worker's time.
+
+    All or nothing: if anything fails (a nurse's concurrent edit, a database error), the batch
+    rolls back and the caller evaluates the patients one by one (`evaluate_patient`), so one
+    patient's trouble never holds up the others."""
+    uptos = dict(items)
+    if len(uptos) == 1:
+        ((patient_id, upto),) = uptos.items()
+        return [evaluate_patient(factory, patient_id, settings=settings, upto=upto, now=now)]
+    started = time.perf_counter()
+    clock = _aware(now or datetime.now(UTC))
+    with transaction(factory) as session:
+        batch = BatchReads.read(session, list(uptos), settings=settings, now=clock)
+        outcomes = [
+            evaluate_in_session(session, pid, settings=settings, now=clock, batch=batch)
+            for pid in sorted(uptos)
+        ]
+        requested = outbox.complete_many(session, uptos)
+    seconds = (time.perf_counter() - started) / len(outcomes)
+    done = [replace(o, requested_at=requested.get(o.patient_id)) for o in outcomes]
+    for outcome in done:
+        _report(outcome, seconds)
+    return done

@@ -8,6 +8,8 @@ Nothing is configured into a module global."""
 
 from __future__ import annotations
 
+import logging
+
 from celery import Task
 from sqlalchemy.exc import DBAPIError, OperationalError
 
@@ -16,8 +18,12 @@ from service.store.db import session_factory
 from workers.celery_app import celery_app
 from workers.evaluation import VersionConflict
 from workers.evaluation import evaluate_patient as run_evaluation
+from workers.evaluation import evaluate_patients as run_batch
+
+log = logging.getLogger(__name__)
 
 RETRYABLE = (OperationalError, DBAPIError, VersionConflict)
+EVALUATE_QUEUE = "evaluate"
 
 
 @celery_app.task(  # type: ignore[untyped-decorator]
@@ -44,6 +50,44 @@ def evaluate_patient(
         upto=upto,
     )
     return list(outcome.events)
+
+
+@celery_app.task(  # type: ignore[untyped-decorator]
+    bind=True,
+    name="workers.tasks.evaluate_patients",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    ignore_result=True,
+)
+def evaluate_patients(
+    self: Task, items: list[list[object]], settings: Settings | None = None
+) -> int:
+    """Several patients handed out together by the relay (`[[patient_id, upto], ...]`), in
+    one transaction (workers/evaluation.evaluate_patients). If the batch fails as a whole,
+    each patient becomes its own `evaluate_patient` with that task's retries: in-process
+    (embedded) at once, on a worker as new messages, so one patient's trouble (a nurse's
+    concurrent edit, a lock timeout) neither loses nor delays the others. Returns how many
+    patients were evaluated in the batch (0 after a fallback)."""
+    settings = settings or get_settings()
+    pairs = [(str(p), None if u is None else int(str(u))) for p, u in items]
+    try:
+        return len(
+            run_batch(session_factory(settings.resolved_database_url), pairs, settings=settings)
+        )
+    except Exception as exc:
+        log.warning(
+            "batch of %d evaluations failed (%s); evaluating them one by one",
+            len(pairs),
+            type(exc).__name__,
+        )
+    for patient_id, upto in pairs:
+        if self.request.is_eager:  # in-process: the app's Settings travel with the call
+            result = evaluate_patient.apply(args=[patient_id, upto], kwargs={"settings": settings})
+            if result.failed():
+                log.error("in-process evaluation of Patient/%s failed", patient_id)
+        else:
+            evaluate_patient.apply_async(args=[patient_id, upto], queue=EVALUATE_QUEUE)
+    return 0
 
 
 @celery_app.task(  # type: ignore[untyped-decorator]

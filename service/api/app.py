@@ -8,10 +8,8 @@ Celery tasks by name; embedded, it runs them in-process. The service never impor
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -22,8 +20,9 @@ from starlette.routing import Match
 
 import service.subscriptions  # noqa: F401 - serves the Subscription type
 from service import __version__
-from service.api import auth_routes, fhir_routes, ops_routes, unavailable
+from service.api import auth_routes, fhir_routes, ops_routes, subscription_ops, unavailable
 from service.api import metrics as metrics_api
+from service.api.access_log import AccessLog
 from service.api.guard import RequestGuard
 from service.api.openapi import install_openapi
 from service.api.responses import fhir_response
@@ -33,6 +32,7 @@ from service.dry_run import Evaluator
 from service.errors import FHIRError, Issue, operation_outcome
 from service.interactions import fhir_error
 from service.relay import CeleryDispatcher, Dispatcher, Relay
+from service.store import pg_listen
 from service.store.db import session_factory
 from service.store.errors import StoreError
 from service.store.migrate import upgrade
@@ -40,7 +40,6 @@ from service.subscriptions import hook as subscription_hook
 from service.web import routes as web_routes
 
 log = logging.getLogger(__name__)
-access_log = logging.getLogger("fhir_alerts.access")
 
 _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 _HTTP_CODES = {401: "login", 403: "forbidden", 404: "not-found", 405: "not-supported"}
@@ -130,11 +129,18 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # On PostgreSQL the relays are also woken by commits of other processes (the worker's
+        # deliveries, another API's outbox rows): one LISTEN thread per process and database.
+        listener: pg_listen.PgListener | None = None
         if relay is not None and start_relay:
             relay.start()
+            if pg_listen.is_postgres(url):
+                listener = pg_listen.acquire(url)
         try:
             yield
         finally:
+            if listener is not None:
+                pg_listen.release(listener)
             if relay is not None:
                 relay.stop()
 
@@ -151,20 +157,8 @@ def create_app(
     app.state.evaluator = evaluator  # None: $evaluate answers 501 (no evaluator composed in)
     _install_error_handlers(app)
 
-    @app.middleware("http")
-    async def _access_log(request: Request, call_next: Any) -> Response:
-        # Our own access log: method, path and status only. Query strings can carry patient
-        # identifiers (identifier=MRN|…), so uvicorn's access log is switched off.
-        started = time.perf_counter()
-        response: Response = await call_next(request)
-        access_log.info(
-            "%s %s %d %.1fms",
-            request.method,
-            request.url.path,
-            response.status_code,
-            (time.perf_counter() - started) * 1000,
-        )
-        return response
+    # Our own access log (method, path, status, duration; never the query string), pure ASGI.
+    app.add_middleware(AccessLog)
 
     unavailable.install(app)  # database outage: 503 + Retry-After, not 500
     metrics_api.install(app)  # /metrics; counts every answer, logs unhandled 500s
@@ -176,6 +170,7 @@ def create_app(
     auth_routes.install(app, settings)
     app.include_router(cds_routes.router)  # CDS Hooks (issue 14); uses the SMART registry
     app.include_router(ops_routes.router)
+    app.include_router(subscription_ops.router)  # $status, $events: before the generic routes
     app.include_router(fhir_routes.router)
     app.include_router(web_routes.router)
     install_openapi(app, settings)  # per-type search parameters, from the search registry

@@ -11,7 +11,9 @@ from typing import Any
 
 from starlette.routing import BaseRoute
 
+from contract.topics import TOPIC_CODES, topic_url
 from service import __version__
+from service.api import subscription_ops
 from service.api.patch import JSON_PATCH, MERGE_PATCH
 from service.fhir.registry import (
     READ_ONLY_TYPES,
@@ -20,6 +22,7 @@ from service.fhir.registry import (
     includes_from,
     revincludes_into,
 )
+from service.subscriptions.topic_subscription import PROFILE_URL, TOPIC_CANONICAL_URL
 
 # Type-level interactions, by the route that serves each for every registered type.
 _TYPE_ROUTES: dict[tuple[str, str], str] = {
@@ -39,6 +42,23 @@ _SYSTEM_BUNDLE = ("POST", "/fhir")
 _EVALUATE = ("POST", "/fhir/$evaluate")
 # Search parameters every type takes (listed once, at rest level).
 _COMMON = ("_id", "_lastUpdated")
+_BACKPORT_OPERATIONS = "http://hl7.org/fhir/uv/subscriptions-backport/OperationDefinition"
+_TOPIC_OPERATIONS = (
+    (
+        "status",
+        "/fhir/Subscription/{subscription_id}/$status",
+        "backport-subscription-status",
+        "SubscriptionStatus of topic subscriptions, with events-since-subscription-start "
+        "(also type-level: $status?id=...&status=...).",
+    ),
+    (
+        "events",
+        "/fhir/Subscription/{subscription_id}/$events",
+        "backport-subscription-events",
+        "Stored events of a topic subscription: eventsSinceNumber, eventsUntilNumber "
+        "(inclusive), content.",
+    ),
+)
 RESULT_PARAMETERS_DOC = (
     "Result parameters: _count, _offset, _total=none|estimate|accurate, "
     "_summary=true|text|data|count|false, _elements, _sort, _include, _revinclude."
@@ -95,6 +115,27 @@ def _resource(rtype: str, have: set[tuple[str, str]]) -> dict[str, Any]:
     return entry
 
 
+def _topics(entry: dict[str, Any], have: set[tuple[str, str]]) -> None:
+    """Topic-based subscriptions on the Subscription entry (Backport IG): each topic canonical
+    (`capabilitystatement-subscriptiontopic-canonical`), the backport profile, and `$status` /
+    `$events` when their routes are mounted."""
+    entry["extension"] = [
+        {"url": TOPIC_CANONICAL_URL, "valueCanonical": topic_url(code)} for code in TOPIC_CODES
+    ]
+    entry["supportedProfile"] = [PROFILE_URL]
+    entry["documentation"] += (
+        " Topic-based (Subscriptions R5 Backport IG): criteria = a topic canonical listed in "
+        "this entry's extensions; backport-filter-criteria on patient and priority."
+    )
+    operations = [
+        {"name": name, "definition": f"{_BACKPORT_OPERATIONS}/{definition}", "documentation": doc}
+        for name, path, definition, doc in _TOPIC_OPERATIONS
+        if ("GET", path) in have
+    ]
+    if operations:
+        entry["operation"] = operations
+
+
 def capability_statement(
     base_url: str, routes: Iterable[BaseRoute] | None = None, *, evaluate: bool = True
 ) -> dict[str, Any]:
@@ -103,7 +144,7 @@ def capability_statement(
         from service.api import fhir_routes
 
         routes = fhir_routes.router.routes
-    have = mounted(routes)
+    have = mounted(routes) | mounted(subscription_ops.router.routes)
     system = [{"code": "transaction"}, {"code": "batch"}] if _SYSTEM_BUNDLE in have else []
     patch_formats = [JSON_PATCH, MERGE_PATCH] if ("PATCH", "/fhir/{rtype}/{rid}") in have else []
     rest: dict[str, Any] = {
@@ -122,6 +163,9 @@ def capability_statement(
         },
         "resource": [_resource(rtype, have) for rtype in SEARCH_PARAMS],
     }
+    for entry in rest["resource"]:
+        if entry["type"] == "Subscription":
+            _topics(entry, have)
     if system:
         rest["interaction"] = system
     rest["searchParam"] = [

@@ -28,10 +28,11 @@ from service.auth import Principal
 from service.config import Settings
 from service.errors import FHIRError, bad_request
 from service.fhir.index import parse_instant
-from service.fhir.validate import parse_json
+from service.fhir.validate import is_valid, parse_json
 from service.fhir.wellformed import instant_problem
 from service.interactions import WriteContext
 from service.store.db import transaction
+from service.store.resources import Stored
 
 router = APIRouter(prefix="/fhir")
 T = TypeVar("T")
@@ -99,7 +100,9 @@ async def bundle(
     uow: UnitOfWorkDep,
     asOf: str | None = None,
 ) -> Response:
-    body = parse_json(await read_body(request, settings))
+    body = parse_json(
+        await read_body(request, settings), max_bundle_entries=settings.max_bundle_entries
+    )
     if not isinstance(body, dict) or body.get("resourceType") != "Bundle":
         raise FHIRError.of(
             422, "invalid", "POST /fhir takes a transaction or batch Bundle", ("resourceType",)
@@ -123,7 +126,9 @@ async def evaluate(
     principal.require("CommunicationRequest", "read")
     if evaluator is None:
         raise FHIRError.of(501, "not-supported", "$evaluate is not available on this server")
-    body = parse_json(await read_body(request, settings))
+    body = parse_json(
+        await read_body(request, settings), max_bundle_entries=settings.max_bundle_entries
+    )
     if not isinstance(body, dict) or body.get("resourceType") != "Bundle":
         # Judging a lone resource would answer an empty Bundle: a silent "no alerts".
         raise bad_request("$evaluate takes a Bundle", ("resourceType",))
@@ -220,9 +225,16 @@ async def create(
     criteria = request.headers.get("if-none-exist") or (urlencode(query) if query else None)
     ctx = _ctx(principal, settings, as_of)
 
-    stored, status = await run_in_threadpool(
-        uow.run, ctx, lambda s: interactions.create(s, ctx, rtype, body, if_none_exist=criteria)
-    )
+    def work() -> tuple[Stored, int]:
+        valid = is_valid(body, expected_type=rtype)  # before the transaction: see is_valid
+        return uow.run(
+            ctx,
+            lambda s: interactions.create(
+                s, ctx, rtype, body, if_none_exist=criteria, validated=valid
+            ),
+        )
+
+    stored, status = await run_in_threadpool(work)
     if status == 200 and not principal.allows(rtype, "read"):
         # The criteria matched an existing resource, and this token may create but not read:
         # acknowledge the match (its location), never show the record.
@@ -300,9 +312,16 @@ async def update(
     ctx = _ctx(principal, settings, as_of)
     if_match = request.headers.get("if-match")
 
-    stored, status = await run_in_threadpool(
-        uow.run, ctx, lambda s: interactions.update(s, ctx, rtype, rid, body, if_match=if_match)
-    )
+    def work() -> tuple[Stored, int]:
+        valid = is_valid(body, expected_type=rtype)  # before the transaction: see is_valid
+        return uow.run(
+            ctx,
+            lambda s: interactions.update(
+                s, ctx, rtype, rid, body, if_match=if_match, validated=valid
+            ),
+        )
+
+    stored, status = await run_in_threadpool(work)
     return stored_response(stored, status, base=fhir_base(request), location=status == 201)
 
 
@@ -319,11 +338,19 @@ async def conditional_update(
     if_match = request.headers.get("if-match")
 
     criteria = urlencode(query)
-    stored, status = await run_in_threadpool(
-        uow.run,
-        ctx,
-        lambda s: interactions.conditional_update(s, ctx, rtype, criteria, body, if_match=if_match),
-    )
+
+    def work() -> tuple[Stored, int]:
+        # Judged as it will be stored: without an id of its own, the id is the match's or new.
+        assigns = isinstance(body, dict) and body.get("id") is None
+        valid = is_valid(body, expected_type=rtype, server_assigns_id=assigns)
+        return uow.run(
+            ctx,
+            lambda s: interactions.conditional_update(
+                s, ctx, rtype, criteria, body, if_match=if_match, validated=valid
+            ),
+        )
+
+    stored, status = await run_in_threadpool(work)
     return stored_response(stored, status, base=fhir_base(request), location=status == 201)
 
 

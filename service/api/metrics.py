@@ -1,10 +1,9 @@
 """`GET /metrics` (Prometheus text format) and the middleware that counts every answer.
 
 The middleware is pure ASGI and sits outside the routes and their error handlers, so it sees
-every status, including a 500 from an exception no handler took: those it also writes to the
-access log (the app's access-log middleware never sees them, as the exception passes through
-it). Routes are labelled by their template (`/fhir/{resource_type}/{resource_id}`), never by
-the raw path, which can carry patient ids.
+every status, including a 500 from an exception no handler took (the access log, a pure ASGI
+layer inside this one, logs those too). Routes are labelled by their template
+(`/fhir/{resource_type}/{resource_id}`), never by the raw path, which can carry patient ids.
 
 `/metrics` needs a bearer token: the figures hold no patient data but do reveal volumes and
 activity. Either any valid JWT (any scope), or the static `ALERTS_METRICS_TOKEN`, which suits
@@ -15,7 +14,6 @@ a Prometheus scraper (`authorization: {credentials_file: ...}`): JWTs live at mo
 from __future__ import annotations
 
 import hmac
-import logging
 import time
 from typing import Any
 
@@ -25,8 +23,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service import metrics
 from service.api.deps import FactoryDep, get_principal
-
-access_log = logging.getLogger("fhir_alerts.access")
 
 router = APIRouter()
 
@@ -75,14 +71,7 @@ class RequestMetrics:
         try:
             await self.app(scope, receive, sending)
         except Exception:
-            status = 500
-            access_log.info(
-                "%s %s %d %.1fms",
-                method,
-                scope.get("path", ""),
-                status,
-                (time.perf_counter() - started) * 1000,
-            )
+            status = 500  # the access log (service/api/access_log.py) logs it, once
             raise
         finally:
             route = _route(scope)

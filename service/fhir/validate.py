@@ -71,20 +71,40 @@ _PYDANTIC_TO_FHIR = {
 MAX_BODY_DEPTH = 2 * MAX_DEPTH + 8
 
 
-def parse_json(body: bytes) -> Any:
-    """400 for anything that is not JSON: the request cannot be read at all."""
+def parse_json(body: bytes, *, max_bundle_entries: int | None = None) -> Any:
+    """400 for anything that is not JSON: the request cannot be read at all.
+
+    `max_bundle_entries`: a Bundle with more entries is refused (413 `too-costly`) right
+    after parsing, before anything walks, validates or plans its entries."""
     if not body:
         raise bad_request("The request body is empty")
     try:
         value = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise bad_request(f"The body is not valid JSON (at byte {exc.pos})") from None
+    if max_bundle_entries is not None:
+        require_bundle_size(value, max_bundle_entries)
     if nesting_depth_exceeds(value, MAX_BODY_DEPTH):
         # Code that walks the body (reference rewriting, the models) recurses per level.
         raise FHIRError.of(
             400, "too-costly", f"The body nests more than {MAX_BODY_DEPTH} levels deep"
         )
     return value
+
+
+def require_bundle_size(value: Any, limit: int) -> None:
+    """413 for a Bundle of more than `limit` entries (ALERTS_MAX_BUNDLE_ENTRIES)."""
+    if not isinstance(value, dict) or value.get("resourceType") != "Bundle":
+        return
+    entries = value.get("entry")
+    if isinstance(entries, list) and len(entries) > limit:
+        raise FHIRError.of(
+            413,
+            "too-costly",
+            f"The Bundle has {len(entries)} entries; this server takes at most {limit} "
+            "in one Bundle (ALERTS_MAX_BUNDLE_ENTRIES): split it",
+            ("Bundle.entry",),
+        )
 
 
 @cache
@@ -210,6 +230,25 @@ def validate_resource(
     if prefix:
         issues = [Issue(i.severity, i.code, prefix + i.diagnostics, i.expression) for i in issues]
     return resource_type, issues
+
+
+# Stands in for an id the server has not assigned yet (any well-formed id validates alike).
+_PLACEHOLDER_ID = "00000000-0000-4000-8000-000000000000"
+
+
+def is_valid(
+    resource: Any, *, expected_type: str | None = None, server_assigns_id: bool = False
+) -> bool:
+    """Whether `require_valid` would accept the resource as it will be stored. Routes and
+    Bundles ask this before their write transaction opens, so the model validation (the
+    costliest step of a write) never runs while the database write lock is held; a resource
+    that fails is validated again where it always was, inside the interaction, so every
+    refusal keeps its status, its issues and its place in the order of checks (rights first,
+    then content). `server_assigns_id`: the id is the server's to give (a Bundle's POST
+    entry, a conditional update without one), so the body's own id, if any, is not judged."""
+    if server_assigns_id and isinstance(resource, Mapping):
+        resource = {**resource, "id": _PLACEHOLDER_ID}
+    return not validate_resource(resource, expected_type=expected_type)[1]
 
 
 def require_valid(resource: Any, *, expected_type: str | None = None) -> str:

@@ -1,7 +1,8 @@
 """Engine and session factory for SQLite (embedded) and PostgreSQL (production).
 
 SQLite: WAL plus `BEGIN IMMEDIATE`, so the API and the in-process worker queue for the write
-lock instead of failing with "database is locked" half way through a transaction.
+lock instead of failing with "database is locked" half way through a transaction; within one
+process they queue on a FIFO lock (`sqlite_writer`) rather than SQLite's sleeping busy handler.
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.files import make_private_dir, make_private_sqlite
+from service.store.sqlite_writer import WriterConnection, connection_class
+
+BUSY_TIMEOUT_SECONDS = 60
 
 
 def make_engine(url: str) -> Engine:
@@ -30,7 +34,11 @@ def make_engine(url: str) -> Engine:
             make_private_sqlite(db_file)
         engine = create_engine(
             url,
-            connect_args={"timeout": 60, "check_same_thread": False},
+            connect_args={
+                "timeout": BUSY_TIMEOUT_SECONDS,
+                "check_same_thread": False,
+                "factory": connection_class(),
+            },
             hide_parameters=True,  # errors must not echo resource JSON into logs
         )
 
@@ -41,12 +49,14 @@ def make_engine(url: str) -> Engine:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA busy_timeout=60000")
+            cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_SECONDS * 1000}")
             cur.close()
 
         @event.listens_for(engine, "begin")
         def _on_begin(conn: Any) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            dbapi_conn = conn.connection.dbapi_connection
+            assert isinstance(dbapi_conn, WriterConnection)
+            dbapi_conn.begin_immediate(BUSY_TIMEOUT_SECONDS)
 
         return engine
     return create_engine(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -73,3 +73,50 @@ def save_state(
 
 def list_open_patient_ids(session: Session) -> list[str]:
     return list(session.scalars(select(Episode.patient_id).where(Episode.open_key.is_not(None))))
+
+
+def lock_patients(session: Session, patient_ids: Iterable[str]) -> dict[str, PatientLock]:
+    """`lock_patient` for a batch: the missing rows created in one statement, then all rows
+    locked in one `SELECT ... FOR UPDATE`, in id order so two batches sharing patients wait
+    for each other instead of deadlocking."""
+    ids = sorted(set(patient_ids))
+    if not ids:
+        return {}
+    dialect = session.get_bind().dialect.name
+    insert_fn = pg_insert if dialect == "postgresql" else sqlite_insert
+    session.execute(
+        insert_fn(PatientLock)
+        .values([{"patient_id": pid, "as_of": None} for pid in ids])
+        .on_conflict_do_nothing(index_elements=["patient_id"])
+    )
+    rows = session.scalars(
+        select(PatientLock)
+        .where(PatientLock.patient_id.in_(ids))
+        .order_by(PatientLock.patient_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return {row.patient_id: row for row in rows}
+
+
+def load_states(
+    session: Session, patient_ids: Iterable[str]
+) -> tuple[dict[str, dict[str, Any]], dict[str, list[dict[str, Any]]]]:
+    """`load_open` and `load_closed_states` for a batch of patients in one query:
+    (open state by patient, closed states by patient)."""
+    ids = sorted(set(patient_ids))
+    opened: dict[str, dict[str, Any]] = {}
+    closed: dict[str, list[dict[str, Any]]] = {pid: [] for pid in ids}
+    if not ids:
+        return opened, closed
+    rows = session.execute(
+        select(Episode.patient_id, Episode.open_key, Episode.state).where(
+            Episode.patient_id.in_(ids)
+        )
+    )
+    for patient_id, open_key, state in rows:
+        if open_key is not None:
+            opened[patient_id] = orjson.loads(state)
+        else:
+            closed[patient_id].append(orjson.loads(state))
+    return opened, closed

@@ -9,6 +9,11 @@ read, update, delete, search) and puts its tables in the shared metadata. How it
   store's write hook (`hook.on_save`), inside the writer's transaction.
 - `relay.DeliveryRelay` hands due deliveries to a dispatcher (Celery `deliver` queue, or the
   same task in-process); `workers/delivery` makes one HTTP attempt per hand-off.
+- Topic-based subscriptions (Subscriptions R5 Backport IG, R4 shapes; README "Topic-based
+  subscriptions"): `topic_subscription` reads one, `topic_events` says which topic event an
+  alert-request version is, `topics` numbers and stores events (and handshakes, heartbeats)
+  in the writer's transaction, `topic_payload` / `topic_notifications` shape the Bundles that
+  the delivery attempt sends and `$status` / `$events` (service/api/subscription_ops.py) answer.
 - Security (issue 10): `access` (a writer needs read scope on the criteria's type and becomes
   the owner that every delivery re-checks) and `endpoint_policy` (no loopback, link-local or
   private endpoints unless `ALERTS_SUBSCRIPTION_ALLOWED_HOSTS` allows them; checked on write

@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from contract.topics import TOPIC_RESOURCE_TYPE, topic_of
 from service.auth import Principal
 from service.errors import FHIRError
 from service.subscriptions.criteria import CriteriaError, parse_criteria
@@ -23,7 +24,11 @@ from service.subscriptions.models import SubscriptionOwner
 
 
 def criteria_type(subscription: Mapping[str, Any]) -> str | None:
-    """The resource type the subscription's criteria name (None when they do not parse)."""
+    """The resource type the subscription's criteria name (None when they do not parse); for a
+    topic-based one, the type its topic is about (every topic: CommunicationRequest)."""
+    criteria = subscription.get("criteria")
+    if isinstance(criteria, str) and topic_of(criteria) is not None:
+        return TOPIC_RESOURCE_TYPE
     try:
         return parse_criteria(subscription.get("criteria", "")).resource_type
     except CriteriaError:

@@ -16,9 +16,12 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
+from service.store import wakeups
 from service.store.models import Resource
 from service.subscriptions.models import (
     FAILED,
+    HANDSHAKE,
+    HEARTBEAT,
     PENDING,
     Delivery,
     DeliveryAttempt,
@@ -39,7 +42,11 @@ def record(
     resource_id: str,
     version_id: int,
     now: datetime,
+    kind: str | None = None,
+    event_number: int | None = None,
 ) -> None:
+    """`kind` and `event_number`: topic subscriptions only (models.EVENT, HANDSHAKE,
+    HEARTBEAT); a plain R4 notification has neither."""
     session.add(
         Delivery(
             uid=str(uuid.uuid4()),
@@ -51,8 +58,11 @@ def record(
             status=PENDING,
             attempts=0,
             next_attempt_at=now,
+            kind=kind,
+            event_number=event_number,
         )
     )
+    wakeups.signal(session, wakeups.DELIVERIES)  # the delivery relay looks once this commits
 
 
 def claim_due(session: Session, *, now: datetime, lease: float, limit: int = 100) -> list[Claimed]:
@@ -101,6 +111,7 @@ def requeue_failed(session: Session, subscription_id: str, *, now: datetime) -> 
         .where(Delivery.subscription_id == subscription_id, Delivery.status == FAILED)
         .values(status=PENDING, attempts=0, next_attempt_at=now, claim=None, locked_until=None)
     )
+    wakeups.signal(session, wakeups.DELIVERIES)  # due now: the relay looks once this commits
     return int(getattr(result, "rowcount", 0) or 0)
 
 
@@ -126,6 +137,14 @@ class DeliveryView:
     delivered_at: datetime | None
     last_error: str | None
     tries: tuple[AttemptView, ...]
+    kind: str | None = None  # topic subscriptions: event | handshake | heartbeat
+    event_number: int | None = None
+
+
+def _resource(row: Delivery) -> str:
+    if row.kind in (HANDSHAKE, HEARTBEAT):  # about the subscription itself
+        return f"Subscription/{row.subscription_id}"
+    return f"{row.resource_type}/{row.resource_id}/_history/{row.version_id}"
 
 
 def log(session: Session, subscription_id: str) -> list[DeliveryView]:
@@ -150,7 +169,7 @@ def log(session: Session, subscription_id: str) -> list[DeliveryView]:
         DeliveryView(
             r.uid,
             r.subscription_id,
-            f"{r.resource_type}/{r.resource_id}/_history/{r.version_id}",
+            _resource(r),
             r.created_at,
             r.status,
             r.attempts,
@@ -158,6 +177,8 @@ def log(session: Session, subscription_id: str) -> list[DeliveryView]:
             r.delivered_at,
             r.last_error,
             tuple(tries[r.pk]),
+            r.kind,
+            r.event_number,
         )
         for r in rows
     ]

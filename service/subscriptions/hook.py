@@ -23,14 +23,16 @@ from sqlalchemy.orm import Session
 
 from service.config import Settings
 from service.errors import FHIRError, Issue
-from service.fhir.index import extract, parse_date_range
+from service.fhir.index import extract
 from service.store.hooks import install_save_hook
 from service.store.models import Resource
-from service.subscriptions import deliveries, endpoint_policy
+from service.subscriptions import deliveries, endpoint_policy, topics
 from service.subscriptions.channel import parse_channel, take_secret
 from service.subscriptions.criteria import SUBSCRIBABLE_TYPES, CriteriaError, parse_criteria
+from service.subscriptions.lifecycle import ended
 from service.subscriptions.models import SubscriptionSecret
 from service.subscriptions.settings import allow_list
+from service.subscriptions.topic_subscription import is_topic_based, parse_topic_subscription
 
 # Subscriptions that collect notifications: `error` ones too (held, sent once reactivated).
 COLLECTING = ("active", "error")
@@ -75,13 +77,16 @@ def on_save(
             resource=resource,
             now=now,
         )
+        topics.record_events(
+            session,
+            resource_type=resource_type,
+            resource_id=resource_id,
+            version_id=version_id,
+            resource=resource,
+            previous=previous,
+            now=now,
+        )
     return resource
-
-
-def _ended(subscription: Mapping[str, Any], now: datetime) -> bool:
-    end = subscription.get("end")
-    rng = parse_date_range(end) if isinstance(end, str) else None
-    return rng is not None and rng.end < now
 
 
 def record(
@@ -108,7 +113,7 @@ def record(
             criteria = parse_criteria(subscription.get("criteria", ""))
         except CriteriaError:  # validated on write; a stored one that no longer parses is inert
             continue
-        if _ended(subscription, now) or not criteria.matches(resource_type, resource_id, index):
+        if ended(subscription, now) or not criteria.matches(resource_type, resource_id, index):
             continue
         deliveries.record(
             session,
@@ -147,6 +152,8 @@ def accept(
                 "error", "required", "Subscription.criteria is required", ("Subscription.criteria",)
             )
         )
+    elif is_topic_based(body):  # the Backport IG's topic canonical (topic_subscription.py)
+        issues += parse_topic_subscription(body)[1]
     else:
         try:
             parse_criteria(body["criteria"])
@@ -188,8 +195,18 @@ def accept(
             stored_secret.updated_at = now
     if status == "requested":  # the server accepts it: notifications start now
         body["status"] = "active"
+    before = orjson.loads(previous) if previous is not None else None
     if body["status"] == "active":
         body.pop("error", None)
-        if previous is not None and orjson.loads(previous).get("status") == "error":
+        if before is not None and before.get("status") == "error":
             deliveries.requeue_failed(session, resource_id, now=now)
+    if is_topic_based(body):  # its counter, and a handshake when it becomes active
+        topics.accepted(
+            session,
+            subscription_id=resource_id,
+            body=body,
+            previous=before,
+            requested=status == "requested",
+            now=now,
+        )
     return body

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.orm import Session
 
+from service.fhir.index import parse_date_range
 from service.store import resources as store
 from service.store.errors import VersionMismatch
 
@@ -35,3 +38,10 @@ def put_in_error(session: Session, subscription_id: str, reason: str, *, now: da
             continue
         return True
     return False
+
+
+def ended(subscription: Mapping[str, Any], now: datetime) -> bool:
+    """`Subscription.end` is in the past: no new notifications (plain and topic alike)."""
+    end = subscription.get("end")
+    rng = parse_date_range(end) if isinstance(end, str) else None
+    return rng is not None and rng.end < now

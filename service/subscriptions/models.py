@@ -33,6 +33,12 @@ SUCCESS = "success"  # the receiver answered 2xx
 FAILED = "failed"  # gave up after max attempts; the subscription went to `error`
 CANCELLED = "cancelled"  # the subscription was turned off or deleted before delivery
 
+# Delivery.kind values (migration 0007). None: a plain R4 notification of one resource version.
+EVENT = "event"  # a topic event (event-notification), numbered per subscription
+HANDSHAKE = "handshake"  # a topic subscription became active
+HEARTBEAT = "heartbeat"  # a topic subscription had nothing to say for heartbeatPeriod
+TOPIC_KINDS = (EVENT, HANDSHAKE, HEARTBEAT)
+
 
 class SubscriptionSecret(Base):
     """The HMAC key of a subscription, supplied by the client and never served back."""
@@ -56,7 +62,9 @@ class SubscriptionOwner(Base):
 
 
 class Delivery(Base):
-    """One notification: this subscription must hear about this resource version."""
+    """One notification: this subscription must hear about this resource version (plain R4, and
+    topic events: the focus version), or, for a topic subscription's handshake and heartbeat,
+    about itself (`Subscription/<id>`, `version_id` then a per-subscription serial)."""
 
     __tablename__ = "notification_deliveries"
     pk: Mapped[int] = mapped_column(_PK, primary_key=True, autoincrement=True)
@@ -78,6 +86,11 @@ class Delivery(Base):
     claim: Mapped[str | None] = mapped_column(String(36))
     delivered_at: Mapped[datetime | None] = mapped_column(DateTime)
     last_error: Mapped[str | None] = mapped_column(String(255))
+    # Topic subscriptions (migration 0007): EVENT, HANDSHAKE or HEARTBEAT; None for plain R4.
+    kind: Mapped[str | None] = mapped_column(String(16))
+    # EVENT: the event's number. HANDSHAKE / HEARTBEAT: the subscription's event count when it
+    # was recorded (its eventsSinceSubscriptionStart), so every retry sends the same body.
+    event_number: Mapped[int | None] = mapped_column(BigInteger)
 
     __table_args__ = (
         UniqueConstraint(
@@ -108,3 +121,35 @@ class DeliveryAttempt(Base):
     error: Mapped[str | None] = mapped_column(String(255))
 
     __table_args__ = (Index("ix_attempt_delivery", "delivery_pk", "number"),)
+
+
+class TopicCounter(Base):
+    """One row per topic subscription: how many events it has had (the last event number) and
+    when it last had a notification recorded (for heartbeats). The event counter is incremented
+    in the transaction that records the event, under this row's lock, so numbers are gap-free
+    and never shared: a rolled-back write takes its number back with it."""
+
+    __tablename__ = "subscription_topic_counters"
+    subscription_id: Mapped[str] = mapped_column(_ID, primary_key=True)
+    events: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    # Serial of handshake and heartbeat deliveries (their Delivery.version_id).
+    signals: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    last_notified_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class SubscriptionEvent(Base):
+    """One topic event of one subscription, kept so `$events` can replay any range of them."""
+
+    __tablename__ = "subscription_events"
+    pk: Mapped[int] = mapped_column(_PK, primary_key=True, autoincrement=True)
+    subscription_id: Mapped[str] = mapped_column(_ID, nullable=False)
+    number: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    topic: Mapped[str] = mapped_column(String(64), nullable=False)  # contract.topics code
+    occurred_at: Mapped[datetime] = mapped_column(DateTime, nullable=False)
+    focus_type: Mapped[str] = mapped_column(String(64), nullable=False)
+    focus_id: Mapped[str] = mapped_column(_ID, nullable=False)
+    focus_version: Mapped[int] = mapped_column(Integer, nullable=False)
+
+    __table_args__ = (
+        UniqueConstraint("subscription_id", "number", name="uq_subscription_event_number"),
+    )

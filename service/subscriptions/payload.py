@@ -31,11 +31,9 @@ class Change:
     content: bytes  # the stored JSON of that version
 
 
-def notification_body(
-    content: Content, *, uid: str, timestamp: str, change: Change, fhir_base: str | None = None
-) -> bytes:
-    if content is Content.EMPTY:
-        return b""
+def change_entry(content: Content, change: Change, fhir_base: str | None = None) -> dict[str, Any]:
+    """The history entry of one version: request, response and (full-resource) the resource.
+    Plain notifications and topic event notifications share it."""
     ref = f"{change.resource_type}/{change.resource_id}"
     entry: dict[str, Any] = {}
     if fhir_base:
@@ -49,11 +47,19 @@ def notification_body(
         "etag": f'W/"{change.version_id}"',
         "lastModified": change.last_updated,
     }
+    return entry
+
+
+def notification_body(
+    content: Content, *, uid: str, timestamp: str, change: Change, fhir_base: str | None = None
+) -> bytes:
+    if content is Content.EMPTY:
+        return b""
     bundle = {
         "resourceType": "Bundle",
         "id": uid,
         "type": "history",
         "timestamp": timestamp,
-        "entry": [entry],
+        "entry": [change_entry(content, change, fhir_base)],
     }
     return orjson.dumps(bundle)

@@ -6,19 +6,27 @@ must not hold up evaluations. Like the outbox relay it only moves ids: the dispa
 runs that same task in-process. The schedule lives in the database (`next_attempt_at`), not in
 broker countdowns, so hours of back-off survive restarts and never outlast a Redis visibility
 timeout.
+
+It wakes when a transaction that recorded deliveries commits (`wakeups.DELIVERIES`: in this
+process directly, from the Celery worker through PostgreSQL NOTIFY), and after an idle pass it
+sleeps only until the next scheduled retry falls due; the poll interval is the safety net.
 """
 
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Protocol
 
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.polling import PollingThread
+from service.store import wakeups
 from service.store.db import transaction
 from service.store.resources import utcnow
 from service.subscriptions import deliveries
+from service.subscriptions.models import PENDING, Delivery
 from service.subscriptions.settings import DeliverySettings
 
 log = logging.getLogger(__name__)
@@ -39,15 +47,38 @@ class DeliveryRelay(PollingThread):
         interval: float = 0.5,
         settings: DeliverySettings | None = None,
     ) -> None:
-        super().__init__(name="delivery-relay", interval=interval)
+        super().__init__(
+            name="delivery-relay",
+            interval=interval,
+            wake_on=wakeups.Channel(wakeups.factory_key(factory), wakeups.DELIVERIES),
+        )
         self._factory = factory
         self._dispatch = dispatch
         self._settings = settings or DeliverySettings()
+        self._next_due: datetime | None = None
+
+    def idle_wait(self) -> float:
+        """Until the next scheduled retry (a few ms late, so it is due when claimed), at most
+        the poll interval: a retry in 0.3 s is not made to wait for a 2 s poll."""
+        if self._next_due is None:
+            return self._interval
+        until = (self._next_due - utcnow()).total_seconds() + 0.005
+        return min(self._interval, max(until, 0.0))
 
     def run_once(self) -> int:
         with transaction(self._factory) as session:
-            claimed = deliveries.claim_due(
-                session, now=utcnow(), lease=self._settings.claim_seconds
+            now = utcnow()
+            claimed = deliveries.claim_due(session, now=now, lease=self._settings.claim_seconds)
+            # Idle: when does the next retry fall due? Only future ones count (a due one that
+            # was not claimed is held or in flight, and left to the poll), so this never spins.
+            self._next_due = (
+                None
+                if claimed
+                else session.scalar(
+                    select(func.min(Delivery.next_attempt_at)).where(
+                        Delivery.status == PENDING, Delivery.next_attempt_at > now
+                    )
+                )
             )
         handed = 0
         for item in claimed:

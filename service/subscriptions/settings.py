@@ -28,6 +28,9 @@ class DeliverySettings(BaseSettings):
     claim_seconds: float = Field(default=300.0, gt=0)
     # Public FHIR base written into notification Bundle.entry.fullUrl; unset = no fullUrl.
     fhir_base: str | None = None
+    # How often topic subscriptions' heartbeats are checked (embedded thread, Celery beat); a
+    # heartbeat goes out at most this long after its heartbeatPeriod is over. 0 = never.
+    heartbeat_check_seconds: float = Field(default=5.0, ge=0)
 
     def retry_delay(self, failures: int) -> float:
         return retry_delay(failures, base=self.base_delay_seconds, cap=self.max_delay_seconds)

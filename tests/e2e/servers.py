@@ -4,7 +4,9 @@ is removed by the fixture that started it."""
 
 from __future__ import annotations
 
+import base64
 import glob
+import json
 import os
 import shutil
 import subprocess
@@ -139,6 +141,17 @@ class PrivateRedis:
 
     def queued(self, queue: str = "evaluate") -> int:
         return int(redis.Redis(port=self.port, socket_timeout=2).llen(queue))
+
+    def queued_patients(self, queue: str = "evaluate") -> int:
+        """Patients waiting in `queue`: one per `evaluate_patient` message, one per item of a
+        batched `evaluate_patients` message (kombu's JSON envelope, base64 body)."""
+        count = 0
+        for raw in redis.Redis(port=self.port, socket_timeout=2).lrange(queue, 0, -1):
+            message = json.loads(raw)
+            args = json.loads(base64.b64decode(message["body"]))[0]
+            batched = message["headers"]["task"] == "workers.tasks.evaluate_patients"
+            count += len(args[0]) if batched else 1
+        return count
 
 
 @pytest.fixture

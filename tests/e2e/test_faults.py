@@ -83,7 +83,7 @@ def test_messages_lost_in_a_redis_restart_are_dispatched_again_within_30_s(
     with api_server(env, tmp_path / "api.log") as base:
         _post_patients(base, h, pids)
         deadline = time.monotonic() + 20
-        while private_redis.queued() < len(pids):  # handed to the broker; no worker yet
+        while private_redis.queued_patients() < len(pids):  # handed to the broker; no worker
             assert time.monotonic() < deadline, "the relay did not publish"
             time.sleep(0.1)
         private_redis.stop()

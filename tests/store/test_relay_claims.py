@@ -155,3 +155,64 @@ def test_a_write_committed_after_the_hand_off_is_not_marked_done_unseen(
     again = Recorder()
     Relay(factory, again).run_once()
     assert [p for p, _ in again.handed] == ["late"]
+
+
+class BatchRecorder(Recorder):
+    """A dispatcher that also takes batches (as the broker and in-process dispatchers do)."""
+
+    def __init__(self, fail_batch: int | None = None) -> None:
+        super().__init__()
+        self.batches: list[list[tuple[str, int]]] = []
+        self._fail_batch = fail_batch
+
+    def evaluate_many(self, items: list[tuple[str, int]]) -> None:
+        if self._fail_batch is not None and len(self.batches) == self._fail_batch:
+            raise ConnectionError("broker unreachable")
+        self.batches.append(list(items))
+
+
+def test_a_busy_relay_hands_out_batches_and_releases_unsent_ones(settings: Settings) -> None:
+    """Issue 12: a claim of many patients goes out as batched evaluations (one transaction each
+    on the worker), at most `EVALUATION_BATCH` per message; a failed publish gives back that
+    batch and the rest, which the next pass hands out again."""
+    from service.relay import EVALUATION_BATCH
+
+    factory = _factory(settings)
+    patients = [f"batch-{i:03d}" for i in range(60)]
+    with transaction(factory) as session:
+        outbox.enqueue(session, patients)
+    failing = BatchRecorder(fail_batch=1)
+    assert Relay(factory, failing).run_once() == EVALUATION_BATCH
+    assert [len(b) for b in failing.batches] == [EVALUATION_BATCH]
+    recorder = BatchRecorder()
+    _drain(Relay(factory, recorder))
+    assert all(len(b) <= EVALUATION_BATCH for b in recorder.batches)
+    handed = [p for b in failing.batches + recorder.batches for p, _ in b]
+    assert sorted(handed) == patients  # each exactly once
+    assert recorder.handed == []  # nothing went out one by one
+
+
+def test_a_full_claim_goes_straight_on_and_a_partial_one_waits_for_a_commit(
+    settings: Settings,
+) -> None:
+    """The relay skips the empty claim after a partial hand-off (it waits for the next
+    commit's wake-up), but never leaves rows behind a full claim until its poll interval."""
+    factory = _factory(settings)
+    with transaction(factory) as session:
+        outbox.enqueue(session, [f"full-{i:02d}" for i in range(30)])
+    recorder = Recorder()
+    relay = Relay(factory, recorder, interval=30.0, batch=10)
+    relay.start()
+    try:
+        deadline = time.monotonic() + 5
+        while len(recorder.handed) < 30 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(recorder.handed) == 30  # three full claims, no 30 s wait between them
+        with transaction(factory) as session:
+            outbox.enqueue(session, ["late"])  # its commit wakes the waiting relay
+        deadline = time.monotonic() + 5
+        while len(recorder.handed) < 31 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert recorder.handed[-1][0] == "late"
+    finally:
+        relay.stop()

@@ -1,5 +1,7 @@
 """One delivery attempt: check the claim, build the request (signed when the subscription has a
-secret), POST it, record the outcome.
+secret), POST it, record the outcome. The body is built here, at attempt time: a plain R4
+notification from the version it names (`payload.notification_body`), a topic subscription's
+handshake, heartbeat or event-notification from its stored event (`topic_notifications`).
 
 Three steps, and the HTTP call is outside any transaction (a slow receiver must not hold the
 database): (1) under the delivery's row lock, consume the claim and mark the attempt in flight,
@@ -20,9 +22,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.store import resources as store
+from service.store import wakeups
 from service.store.db import transaction
 from service.store.models import ResourceVersion
-from service.subscriptions import access
+from service.subscriptions import access, topic_notifications
 from service.subscriptions.channel import parse_channel
 from service.subscriptions.endpoint_policy import AllowList
 from service.subscriptions.lifecycle import put_in_error
@@ -31,6 +34,7 @@ from service.subscriptions.models import (
     FAILED,
     PENDING,
     SUCCESS,
+    TOPIC_KINDS,
     Delivery,
     DeliveryAttempt,
     SubscriptionSecret,
@@ -43,6 +47,7 @@ from service.subscriptions.signing import (
     SUBSCRIPTION_HEADER,
     sign,
 )
+from service.subscriptions.topic_subscription import topic_subscription
 from workers.delivery.http import Resolver, Result, post, system_resolve
 
 log = logging.getLogger(__name__)
@@ -60,6 +65,7 @@ class Request:
     body: bytes
     headers: dict[str, str]
     unusable: str | None = None  # why nothing can be sent (counts as a failed attempt)
+    timeout: float | None = None  # the subscription's own cap (backport-timeout), if any
 
 
 def _settle(row: Delivery, status: str, reason: str) -> str:
@@ -102,37 +108,61 @@ def _prepare(
     )
     number = (previous or 0) + 1
 
-    version = session.get(ResourceVersion, (row.resource_type, row.resource_id, row.version_id))
-    if version is None or version.deleted or version.content is None:
-        return _settle(row, CANCELLED, "resource version not found")
     channel, _issues = parse_channel(resource)
     secret = session.get(SubscriptionSecret, row.subscription_id)
     if channel is None:  # validated on write; only a damaged row gets here
         reason = "subscription channel unusable"
         return Request(row.pk, row.subscription_id, number, now, "", b"", {}, reason)
-    change = Change(
-        resource_type=row.resource_type,
-        resource_id=row.resource_id,
-        version_id=row.version_id,
-        last_updated=store.fhir_instant(version.last_updated),
-        created=version.method == "POST",
-        content=version.content,
-    )
-    body = notification_body(
-        channel.content,
-        uid=row.uid,
-        timestamp=store.fhir_instant(row.created_at),
-        change=change,
-        fhir_base=settings.fhir_base,
-    )
+    timeout: float | None = None
+    mime = channel.mime
+    if row.kind in TOPIC_KINDS:  # handshake, heartbeat, event-notification (Backport IG)
+        parsed = topic_subscription(resource)
+        built = (
+            None
+            if parsed is None
+            else topic_notifications.delivery_body(
+                session,
+                row,
+                subscription=resource,
+                parsed=parsed,
+                content=channel.content,
+                fhir_base=settings.fhir_base,
+            )
+        )
+        if parsed is None or built is None:
+            return _settle(row, CANCELLED, "topic event not found")
+        body = built
+        mime = mime or "application/fhir+json"  # topic notifications always have a Bundle
+        timeout = parsed.timeout_seconds
+    else:
+        version = session.get(ResourceVersion, (row.resource_type, row.resource_id, row.version_id))
+        if version is None or version.deleted or version.content is None:
+            return _settle(row, CANCELLED, "resource version not found")
+        change = Change(
+            resource_type=row.resource_type,
+            resource_id=row.resource_id,
+            version_id=row.version_id,
+            last_updated=store.fhir_instant(version.last_updated),
+            created=version.method == "POST",
+            content=version.content,
+        )
+        body = notification_body(
+            channel.content,
+            uid=row.uid,
+            timestamp=store.fhir_instant(row.created_at),
+            change=change,
+            fhir_base=settings.fhir_base,
+        )
     headers = dict(channel.headers)
-    if channel.mime is not None:
-        headers["Content-Type"] = channel.mime
+    if mime is not None:
+        headers["Content-Type"] = mime
     if secret is not None:  # without one (plain R4) the receiver trusts its channel.header
         headers[SIGNATURE_HEADER] = sign(secret.secret, body)
     headers[DELIVERY_HEADER] = row.uid
     headers[SUBSCRIPTION_HEADER] = f"Subscription/{row.subscription_id}"
-    return Request(row.pk, row.subscription_id, number, now, channel.endpoint, body, headers)
+    return Request(
+        row.pk, row.subscription_id, number, now, channel.endpoint, body, headers, timeout=timeout
+    )
 
 
 def _record(
@@ -184,6 +214,9 @@ def _record(
     # must not tell a refused port from a silent one (the delivery log is no port scanner).
     delay = timedelta(seconds=settings.retry_delay(row.attempts))
     row.next_attempt_at = request.started_at + delay
+    # The delivery relay (another process in production) learns the retry's time at once and
+    # sleeps until then, rather than finding it at its next poll.
+    wakeups.signal(session, wakeups.DELIVERIES)
     return "retry"
 
 
@@ -210,7 +243,7 @@ def attempt(
             prepared.endpoint,
             prepared.body,
             prepared.headers,
-            timeout=settings.timeout_seconds,
+            timeout=min(settings.timeout_seconds, prepared.timeout or settings.timeout_seconds),
             allow=allow_list() if allow is None else allow,
             resolve=resolve,
         )
