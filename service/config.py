@@ -133,7 +133,7 @@ class Settings(BaseSettings):
     # is a 413 `too-costly`. With `max_body_bytes` (bytes read, refused while streaming) it
     # bounds the memory and work of one request: the parsed body, one planned entry and one
     # response entry per entry.
-    max_bundle_entries: int = Field(default=1000, ge=1)
+    max_bundle_entries: int = Field(default=5000, ge=1)
 
     @field_validator("jwt_secret")
     @classmethod

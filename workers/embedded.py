@@ -39,7 +39,7 @@ class InProcessDispatcher:
     limit.
     """
 
-    def __init__(self, evaluate: Dispatcher, settings: Settings, *, delivery_threads: int = 4):
+    def __init__(self, evaluate: Dispatcher, settings: Settings, *, delivery_threads: int = 16):
         self._evaluate = evaluate
         self._settings = settings
         self._threads = delivery_threads

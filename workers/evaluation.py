@@ -26,6 +26,7 @@ from service.store import episodes as episode_store
 from service.store import outbox
 from service.store import resources as store
 from service.store.db import transaction
+from service.store.episodes import LockedPatient
 from service.store.errors import VersionMismatch
 from service.store.models import PatientLock
 from service.store.record_batches import load_records_many
@@ -152,7 +153,7 @@ class BatchReads:
     the same values the one-patient reads return, in a handful of statements instead of a
     dozen per patient (`evaluate_patients`)."""
 
-    locks: Mapping[str, PatientLock]
+    locks: Mapping[str, LockedPatient]
     open_states: Mapping[str, dict[str, Any]]
     closed_states: Mapping[str, list[dict[str, Any]]]
     records: Mapping[str, list[dict[str, Any]]]
@@ -175,7 +176,7 @@ class BatchReads:
         )
 
 
-def _clock(lock: PatientLock, now: datetime) -> datetime:
+def _clock(lock: PatientLock | LockedPatient, now: datetime) -> datetime:
     """The patient's evaluation time: its replay `asOf` if it has one, else now."""
     return _aware(lock.as_of) if lock.as_of is not None else now
 
@@ -191,6 +192,7 @@ def evaluate_in_session(
 ) -> Outcome:
     """One patient's evaluation inside the caller's transaction. With `batch` (the patient is
     already locked and read with others) the outbox rows are left to the batch to complete."""
+    lock: PatientLock | LockedPatient
     if batch is None:
         lock = episode_store.lock_patient(session, patient_id)
     else:
@@ -230,8 +232,11 @@ def evaluate_in_session(
     if plan.writes or plan.episode != episode:
         _apply(session, plan, written)
     events.extend(plan.events)
-    requested_at = outbox.complete(session, patient_id, upto) if batch is None else None
-    lock.evaluated_at = _naive(now)
+    requested_at = None
+    if batch is None:  # a batch completes its outbox rows and marks its locks itself
+        requested_at = outbox.complete(session, patient_id, upto)
+        assert isinstance(lock, PatientLock)
+        lock.evaluated_at = _naive(now)
     return Outcome(patient_id, tuple(events), tuple(written), requested_at)
 
 
@@ -293,6 +298,7 @@ def evaluate_patients(
             for pid in sorted(uptos)
         ]
         requested = outbox.complete_many(session, uptos)
+        episode_store.mark_evaluated(session, uptos, _naive(clock))
     seconds = (time.perf_counter() - started) / len(outcomes)
     done = [replace(o, requested_at=requested.get(o.patient_id)) for o in outcomes]
     for outcome in done:

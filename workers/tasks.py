@@ -24,6 +24,25 @@ log = logging.getLogger(__name__)
 
 RETRYABLE = (OperationalError, DBAPIError, VersionConflict)
 EVALUATE_QUEUE = "evaluate"
+DELIVER_QUEUE = "deliver"
+
+
+def _hand_out_notifications(settings: Settings) -> None:
+    """On a worker, right after an evaluation that wrote alerts committed: one delivery-relay
+    pass from here, publishing the notifications it recorded to the `deliver` queue. The API's
+    delivery relay would find them too (its NOTIFY wake-up), one process hop later; the claim
+    (`FOR UPDATE SKIP LOCKED` and a lease) makes sure only one of the two hands each out.
+    Best effort: whatever fails here is left to the API's relay."""
+    from service.subscriptions.relay import DeliveryRelay
+    from workers.delivery.tasks import deliver_notification
+
+    def publish(delivery_id: int, claim: str) -> None:
+        deliver_notification.apply_async(args=[delivery_id, claim], queue=DELIVER_QUEUE)
+
+    try:
+        DeliveryRelay(session_factory(settings.resolved_database_url), publish).run_once()
+    except Exception as exc:
+        log.warning("worker-side notification hand-off failed (%s)", type(exc).__name__)
 
 
 @celery_app.task(  # type: ignore[untyped-decorator]
@@ -49,6 +68,8 @@ def evaluate_patient(
         settings=settings,
         upto=upto,
     )
+    if outcome.written and not self.request.is_eager:
+        _hand_out_notifications(settings)
     return list(outcome.events)
 
 
@@ -71,8 +92,8 @@ def evaluate_patients(
     settings = settings or get_settings()
     pairs = [(str(p), None if u is None else int(str(u))) for p, u in items]
     try:
-        return len(
-            run_batch(session_factory(settings.resolved_database_url), pairs, settings=settings)
+        outcomes = run_batch(
+            session_factory(settings.resolved_database_url), pairs, settings=settings
         )
     except Exception as exc:
         log.warning(
@@ -80,14 +101,19 @@ def evaluate_patients(
             len(pairs),
             type(exc).__name__,
         )
-    for patient_id, upto in pairs:
-        if self.request.is_eager:  # in-process: the app's Settings travel with the call
-            result = evaluate_patient.apply(args=[patient_id, upto], kwargs={"settings": settings})
-            if result.failed():
-                log.error("in-process evaluation of Patient/%s failed", patient_id)
-        else:
-            evaluate_patient.apply_async(args=[patient_id, upto], queue=EVALUATE_QUEUE)
-    return 0
+        for patient_id, upto in pairs:
+            if self.request.is_eager:  # in-process: the app's Settings travel with the call
+                result = evaluate_patient.apply(
+                    args=[patient_id, upto], kwargs={"settings": settings}
+                )
+                if result.failed():
+                    log.error("in-process evaluation of Patient/%s failed", patient_id)
+            else:
+                evaluate_patient.apply_async(args=[patient_id, upto], queue=EVALUATE_QUEUE)
+        return 0
+    if any(o.written for o in outcomes) and not self.request.is_eager:
+        _hand_out_notifications(settings)
+    return len(outcomes)
 
 
 @celery_app.task(  # type: ignore[untyped-decorator]

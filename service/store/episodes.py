@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import select
+from sqlalchemy import Table, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -75,28 +76,49 @@ def list_open_patient_ids(session: Session) -> list[str]:
     return list(session.scalars(select(Episode.patient_id).where(Episode.open_key.is_not(None))))
 
 
-def lock_patients(session: Session, patient_ids: Iterable[str]) -> dict[str, PatientLock]:
-    """`lock_patient` for a batch: the missing rows created in one statement, then all rows
-    locked in one `SELECT ... FOR UPDATE`, in id order so two batches sharing patients wait
-    for each other instead of deadlocking."""
+@dataclass(frozen=True, slots=True)
+class LockedPatient:
+    """A patient's lock row as a batch read it (`lock_patients`); the batch writes
+    `evaluated_at` back with `mark_evaluated`."""
+
+    patient_id: str
+    as_of: datetime | None
+
+
+_LOCKS: Table = PatientLock.__table__  # type: ignore[assignment]
+
+
+def lock_patients(session: Session, patient_ids: Iterable[str]) -> dict[str, LockedPatient]:
+    """`lock_patient` for a batch, in Core statements (no ORM identity map: this is the hot
+    path of every batched evaluation): the missing rows created in one statement, then all
+    rows locked in one `SELECT ... FOR UPDATE`, in id order so two batches sharing patients
+    wait for each other instead of deadlocking."""
     ids = sorted(set(patient_ids))
     if not ids:
         return {}
-    dialect = session.get_bind().dialect.name
-    insert_fn = pg_insert if dialect == "postgresql" else sqlite_insert
-    session.execute(
-        insert_fn(PatientLock)
+    conn = session.connection()
+    insert_fn = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    conn.execute(
+        insert_fn(_LOCKS)
         .values([{"patient_id": pid, "as_of": None} for pid in ids])
         .on_conflict_do_nothing(index_elements=["patient_id"])
     )
-    rows = session.scalars(
-        select(PatientLock)
-        .where(PatientLock.patient_id.in_(ids))
-        .order_by(PatientLock.patient_id)
+    rows = conn.execute(
+        select(_LOCKS.c.patient_id, _LOCKS.c.as_of)
+        .where(_LOCKS.c.patient_id.in_(ids))
+        .order_by(_LOCKS.c.patient_id)
         .with_for_update()
-        .execution_options(populate_existing=True)
     )
-    return {row.patient_id: row for row in rows}
+    return {pid: LockedPatient(pid, as_of) for pid, as_of in rows}
+
+
+def mark_evaluated(session: Session, patient_ids: Iterable[str], at: datetime) -> None:
+    """The batch's patients were evaluated at `at` (naive UTC): one UPDATE."""
+    ids = sorted(set(patient_ids))
+    if ids:
+        session.connection().execute(
+            update(_LOCKS).where(_LOCKS.c.patient_id.in_(ids)).values(evaluated_at=at)
+        )
 
 
 def load_states(

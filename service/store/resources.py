@@ -6,11 +6,11 @@ transaction Bundle can make many writes and commit or roll back once.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum, auto
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import orjson
 from sqlalchemy import Connection, Table, bindparam, select
@@ -43,6 +43,9 @@ class Stored:
 
     def json(self) -> dict[str, Any]:
         return orjson.loads(self.content)  # type: ignore[no-any-return]
+
+
+T = TypeVar("T")
 
 
 def fhir_instant(moment: datetime) -> str:
@@ -272,7 +275,23 @@ def _prepare(
         previous=previous,
         now=now,
     )  # Subscription: accepted/normalised; Flag, CommunicationRequest: notifications recorded
+    forget_type_cache(session, resource_type)  # every write goes through here
     return orjson.dumps(ordered), extract(resource_type, resource_id, ordered)
+
+
+def type_cache(session: Session, resource_type: str, build: Callable[[], T]) -> T:
+    """A value this transaction derived from the stored resources of one type (e.g. the
+    Subscriptions that collect notifications, which every alert write would otherwise read
+    and parse again), kept in the session until a resource of that type is written or
+    removed in it (`forget_type_cache`). Sessions live for one transaction."""
+    key = ("type-cache", resource_type)
+    if key not in session.info:
+        session.info[key] = build()
+    return cast(T, session.info[key])
+
+
+def forget_type_cache(session: Session, resource_type: str) -> None:
+    session.info.pop(("type-cache", resource_type), None)
 
 
 def _resource_values(
@@ -366,6 +385,7 @@ def remove(
     session: Session, *, resource_type: str, resource_id: str, now: datetime | None = None
 ) -> Stored | None:
     """Delete (a tombstone version); returns the version that was current, None if none."""
+    forget_type_cache(session, resource_type)
     current = read_for_update(session, resource_type, resource_id)
     if current is None or current.deleted:
         return None

@@ -18,24 +18,20 @@ from functools import partial
 from typing import Any
 
 import orjson
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.config import Settings
 from service.errors import FHIRError, Issue
 from service.fhir.index import extract
 from service.store.hooks import install_save_hook
-from service.store.models import Resource
 from service.subscriptions import deliveries, endpoint_policy, topics
 from service.subscriptions.channel import parse_channel, take_secret
+from service.subscriptions.collecting import collecting
 from service.subscriptions.criteria import SUBSCRIBABLE_TYPES, CriteriaError, parse_criteria
 from service.subscriptions.lifecycle import ended
 from service.subscriptions.models import SubscriptionSecret
 from service.subscriptions.settings import allow_list
 from service.subscriptions.topic_subscription import is_topic_based, parse_topic_subscription
-
-# Subscriptions that collect notifications: `error` ones too (held, sent once reactivated).
-COLLECTING = ("active", "error")
 
 
 def install(settings: Settings | None = None) -> None:
@@ -99,22 +95,14 @@ def record(
     now: datetime,
 ) -> int:
     index = extract(resource_type, resource_id, resource)
-    rows = session.execute(
-        select(Resource.id, Resource.content).where(
-            Resource.type == "Subscription",
-            Resource.deleted.is_(False),
-            Resource.status.in_(COLLECTING),
-        )
-    )
     recorded = 0
-    for subscription_id, content in rows:
-        subscription = orjson.loads(content)
-        try:
-            criteria = parse_criteria(subscription.get("criteria", ""))
-        except CriteriaError:  # validated on write; a stored one that no longer parses is inert
+    for subscription in collecting(session):
+        criteria = subscription.criteria
+        if criteria is None or ended(subscription.body, now):
+            continue  # a topic-based one (topics.record_events), or past its end
+        if not criteria.matches(resource_type, resource_id, index):
             continue
-        if ended(subscription, now) or not criteria.matches(resource_type, resource_id, index):
-            continue
+        subscription_id = subscription.id
         deliveries.record(
             session,
             subscription_id=subscription_id,

@@ -8,11 +8,38 @@ subscription is put in `error`.
 
 from __future__ import annotations
 
+import os
+from functools import lru_cache
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from service.config import Settings
 from service.subscriptions.endpoint_policy import AllowList, parse_allow_list
+
+ALLOWED_HOSTS_VARIABLE = "ALERTS_SUBSCRIPTION_ALLOWED_HOSTS"
+DELIVERY_PREFIX = "ALERTS_DELIVERY_"
+
+
+def _environment(name: str) -> str:
+    """The variable as pydantic-settings reads it (names are not case-sensitive)."""
+    return next((v for k, v in os.environ.items() if k.upper() == name), "")
+
+
+def delivery_settings() -> DeliverySettings:
+    """`DeliverySettings()` as the environment says now, built once per distinct environment:
+    every attempt asks, and building the model each time cost about a millisecond."""
+    snapshot = tuple(
+        sorted(
+            (k.upper(), v) for k, v in os.environ.items() if k.upper().startswith(DELIVERY_PREFIX)
+        )
+    )
+    return _delivery_settings(snapshot)
+
+
+@lru_cache(maxsize=16)
+def _delivery_settings(_snapshot: tuple[tuple[str, str], ...]) -> DeliverySettings:
+    return DeliverySettings()
 
 
 class DeliverySettings(BaseSettings):
@@ -49,7 +76,15 @@ def allow_list(settings: Settings | None = None) -> AllowList:
     the write hook with its Settings, the embedded bootstrap passes them to the delivery task).
     Nothing is configured into a module global."""
     configured = settings.subscription_allowed_hosts if settings is not None else ""
-    return parse_allow_list(f"{Settings().subscription_allowed_hosts},{configured}")
+    # The variable itself, not a whole `Settings()`: this runs for every delivery attempt, and
+    # building Settings (every field, every validator) cost more than the attempt's SQL.
+    environment = _environment(ALLOWED_HOSTS_VARIABLE)
+    return _parsed_allow_list(f"{environment},{configured}")
+
+
+@lru_cache(maxsize=64)
+def _parsed_allow_list(text: str) -> AllowList:
+    return parse_allow_list(text)
 
 
 def retry_delay(failures: int, *, base: float, cap: float) -> float:

@@ -27,8 +27,8 @@ from sqlalchemy.orm import Session
 
 from contract.topics import TOPIC_RESOURCE_TYPE
 from service.fhir.index import extract
-from service.store.models import Resource
 from service.subscriptions import deliveries
+from service.subscriptions.collecting import collecting
 from service.subscriptions.lifecycle import ended
 from service.subscriptions.models import (
     CANCELLED,
@@ -41,7 +41,7 @@ from service.subscriptions.models import (
     TopicCounter,
 )
 from service.subscriptions.topic_events import topic_event
-from service.subscriptions.topic_subscription import TopicSubscription, topic_subscription
+from service.subscriptions.topic_subscription import TopicSubscription
 
 # Subscriptions that collect notifications: `error` ones too (held, sent once reactivated).
 COLLECTING = ("active", "error")
@@ -114,22 +114,8 @@ def _next_number(session: Session, subscription_id: str, now: datetime) -> int:
 
 
 def _collecting(session: Session) -> list[tuple[str, dict[str, Any], TopicSubscription]]:
-    rows = session.execute(
-        select(Resource.id, Resource.content)
-        .where(
-            Resource.type == "Subscription",
-            Resource.deleted.is_(False),
-            Resource.status.in_(COLLECTING),
-        )
-        .order_by(Resource.id)
-    )
-    out = []
-    for subscription_id, content in rows:
-        body = orjson.loads(content)
-        parsed = topic_subscription(body)
-        if parsed is not None:
-            out.append((subscription_id, body, parsed))
-    return out
+    """The topic-based subscriptions among those collecting (read once per transaction)."""
+    return [(c.id, c.body, c.topic) for c in collecting(session) if c.topic is not None]
 
 
 def record_events(

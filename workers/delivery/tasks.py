@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from service.config import Settings, get_settings
 from service.store.db import session_factory
-from service.subscriptions.settings import DeliverySettings, allow_list
+from service.subscriptions.settings import allow_list, delivery_settings
 from workers.celery_app import celery_app
 from workers.delivery.attempt import attempt
 
@@ -32,6 +32,6 @@ def deliver_notification(delivery_id: int, claim: str, settings: Settings | None
         session_factory(settings.resolved_database_url),
         delivery_id,
         claim,
-        settings=DeliverySettings(),
+        settings=delivery_settings(),
         allow=allow_list(settings),
     )
