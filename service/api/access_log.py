@@ -5,46 +5,20 @@ identifiers (`identifier=MRN|…`), and a path names resource ids at most. Pure 
 Starlette's `@app.middleware("http")` (BaseHTTPMiddleware), which costs a task, a stream and a
 response wrapper per request (a few percent of the CPU of a single POST), and never saw the
 requests whose exception no handler took: here a 500 is logged like any other answer, and
-503s (database outage) are answers of the exception handlers inside this layer.
+503s (database outage) are answers of the exception handlers inside this layer. The line is
+written by the request-metrics middleware (one wrapper per request serves both).
 """
 
 from __future__ import annotations
 
 import logging
-import time
-
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 access_log = logging.getLogger("fhir_alerts.access")
 
 
-class AccessLog:
-    """Logs method, path (never the query string), status and duration of every request."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500  # what the client gets when an exception escapes before any answer
-
-        async def sending(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
-            await send(message)
-
-        try:
-            await self.app(scope, receive, sending)
-        finally:
-            if access_log.isEnabledFor(logging.INFO):
-                access_log.info(
-                    "%s %s %d %.1fms",
-                    scope.get("method", ""),
-                    scope.get("path", ""),
-                    status,
-                    (time.perf_counter() - started) * 1000,
-                )
+def log_request(method: str, path: str, status: int, seconds: float) -> None:
+    """One line per answered request; called by the request middleware
+    (service/api/metrics.py `RequestMetrics`), which times and counts the same request, so one
+    ASGI layer, not two, wraps every request."""
+    if access_log.isEnabledFor(logging.INFO):
+        access_log.info("%s %s %d %.1fms", method, path, status, seconds * 1000)

@@ -22,7 +22,6 @@ import service.subscriptions  # noqa: F401 - serves the Subscription type
 from service import __version__
 from service.api import auth_routes, fhir_routes, ops_routes, subscription_ops, unavailable
 from service.api import metrics as metrics_api
-from service.api.access_log import AccessLog
 from service.api.guard import RequestGuard
 from service.api.openapi import install_openapi
 from service.api.responses import fhir_response
@@ -157,11 +156,8 @@ def create_app(
     app.state.evaluator = evaluator  # None: $evaluate answers 501 (no evaluator composed in)
     _install_error_handlers(app)
 
-    # Our own access log (method, path, status, duration; never the query string), pure ASGI.
-    app.add_middleware(AccessLog)
-
     unavailable.install(app)  # database outage: 503 + Retry-After, not 500
-    metrics_api.install(app)  # /metrics; counts every answer, logs unhandled 500s
+    metrics_api.install(app)  # /metrics; counts and access-logs every answer (pure ASGI)
     # Outermost of the app's own layers (added last): request id, body deadline, NUL in the
     # URL, and the 500 for anything unexpected.
     app.add_middleware(RequestGuard, body_timeout=settings.body_timeout_seconds)

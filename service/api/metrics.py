@@ -1,8 +1,8 @@
 """`GET /metrics` (Prometheus text format) and the middleware that counts every answer.
 
 The middleware is pure ASGI and sits outside the routes and their error handlers, so it sees
-every status, including a 500 from an exception no handler took (the access log, a pure ASGI
-layer inside this one, logs those too). Routes are labelled by their template
+every status, including a 500 from an exception no handler took, and writes the access-log
+line of every request. Routes are labelled by their template
 (`/fhir/{resource_type}/{resource_id}`), never by the raw path, which can carry patient ids.
 
 `/metrics` needs a bearer token: the figures hold no patient data but do reveal volumes and
@@ -22,6 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service import metrics
+from service.api.access_log import log_request
 from service.api.deps import FactoryDep, get_principal
 
 router = APIRouter()
@@ -49,7 +50,8 @@ def _route(scope: Scope) -> str:
 
 
 class RequestMetrics:
-    """Counts requests by method, route template and status, and times them."""
+    """Counts requests by method, route template and status, times them, and writes the
+    access-log line (service/api/access_log.py): one ASGI wrapper per request for both."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -71,12 +73,14 @@ class RequestMetrics:
         try:
             await self.app(scope, receive, sending)
         except Exception:
-            status = 500  # the access log (service/api/access_log.py) logs it, once
+            status = 500  # what the client gets when an exception escapes before any answer
             raise
         finally:
             route = _route(scope)
+            seconds = time.perf_counter() - started
             metrics.REQUESTS.labels(method, route, str(status)).inc()
-            metrics.REQUEST_SECONDS.labels(method, route).observe(time.perf_counter() - started)
+            metrics.REQUEST_SECONDS.labels(method, route).observe(seconds)
+            log_request(method, str(scope.get("path", "")), status, seconds)
 
 
 def install(app: FastAPI) -> None:
