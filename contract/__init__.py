@@ -145,6 +145,9 @@ COMMUNICATION_CATEGORY_SYSTEM: Final = (
     "http://terminology.hl7.org/CodeSystem/communication-category"
 )
 ALERT_CATEGORY_CODE: Final = "alert"  # CommunicationRequest.category of every alert request
+# The same category as a FHIR token search value (`category=system|code`): how the worklist and
+# the CDS Hooks service find alert requests among other CommunicationRequests.
+ALERT_CATEGORY_TOKEN: Final = f"{COMMUNICATION_CATEGORY_SYSTEM}|{ALERT_CATEGORY_CODE}"
 FLAG_DETAIL_URL: Final = "http://hl7.org/fhir/StructureDefinition/flag-detail"
 # HL7's standard Flag priority extension, so generic FHIR clients can sort Flags too; it is
 # coarser than ours (four levels map onto three), which is why ALERT_PRIORITY_URL exists.

@@ -22,7 +22,6 @@ from service.web import extract as x
 from service.web.worklist import search_all
 
 JSON = dict[str, Any]
-ALERT_CATEGORY = f"{c.COMMUNICATION_CATEGORY_SYSTEM}|{c.ALERT_CATEGORY_CODE}"
 OPEN_STATUSES = ",".join(sorted(c.OPEN_COMMUNICATION_STATUSES))
 
 
@@ -63,7 +62,7 @@ def _read(session: Session, ctx: WriteContext, ref: str) -> JSON | None:
 
 def open_requests(session: Session, ctx: WriteContext, patient_id: str | None) -> list[JSON]:
     """Alert requests still asking someone to act (of one patient, or of everyone)."""
-    items = [("status", OPEN_STATUSES), ("category", ALERT_CATEGORY)]
+    items = [("status", OPEN_STATUSES), ("category", c.ALERT_CATEGORY_TOKEN)]
     if patient_id is not None:
         items.append(("patient", patient_id))
     return search_all(session, ctx, "CommunicationRequest", items)

@@ -32,7 +32,6 @@ from service.web.trend import chart, trend_search_codes, trend_series
 
 JSON = dict[str, Any]
 _PAGE = 500
-_ALERT_CATEGORY = f"{c.COMMUNICATION_CATEGORY_SYSTEM}|{c.ALERT_CATEGORY_CODE}"
 _EVIDENCE_TYPES = frozenset({"Observation", "Condition"})
 
 
@@ -99,7 +98,10 @@ def _episodes(
     loose: list[_Episode] = []
     statuses = ",".join(sorted(c.OPEN_COMMUNICATION_STATUSES))
     open_requests = search_all(
-        session, ctx, "CommunicationRequest", [("status", statuses), ("category", _ALERT_CATEGORY)]
+        session,
+        ctx,
+        "CommunicationRequest",
+        [("status", statuses), ("category", c.ALERT_CATEGORY_TOKEN)],
     )
     for request in open_requests:
         ref = _flag_ref(request)
@@ -115,7 +117,10 @@ def _episodes(
         if not patient_ref.startswith("Patient/") or not pid:
             continue
         for request in search_all(
-            session, ctx, "CommunicationRequest", [("patient", pid), ("category", _ALERT_CATEGORY)]
+            session,
+            ctx,
+            "CommunicationRequest",
+            [("patient", pid), ("category", c.ALERT_CATEGORY_TOKEN)],
         ):
             episode = by_flag.get(_flag_ref(request) or "")
             if episode is not None:
