@@ -34,13 +34,18 @@ def _hand_out_notifications(settings: Settings) -> None:
     (`FOR UPDATE SKIP LOCKED` and a lease) makes sure only one of the two hands each out.
     Best effort: whatever fails here is left to the API's relay."""
     from service.subscriptions.relay import DeliveryRelay
+    from service.subscriptions.settings import delivery_settings
     from workers.delivery.tasks import deliver_notification
 
     def publish(delivery_id: int, claim: str) -> None:
         deliver_notification.apply_async(args=[delivery_id, claim], queue=DELIVER_QUEUE)
 
     try:
-        DeliveryRelay(session_factory(settings.resolved_database_url), publish).run_once()
+        DeliveryRelay(
+            session_factory(settings.resolved_database_url),
+            publish,
+            settings=delivery_settings(),  # built once per environment, not per hand-off
+        ).run_once()
     except Exception as exc:
         log.warning("worker-side notification hand-off failed (%s)", type(exc).__name__)
 

@@ -12,7 +12,6 @@ Runs inside the writer's transaction, before the version's JSON is serialised:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import datetime
 from functools import partial
 from typing import Any
@@ -22,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from service.config import Settings
 from service.errors import FHIRError, Issue
-from service.fhir.index import extract
+from service.fhir.index import IndexEntry, extract
 from service.store.hooks import install_save_hook
 from service.subscriptions import deliveries, endpoint_policy, topics
 from service.subscriptions.channel import parse_channel, take_secret
@@ -65,12 +64,14 @@ def on_save(
             settings=settings,
         )
     if resource_type in SUBSCRIBABLE_TYPES:
+        # Search values of the new version, once for both kinds of subscription.
+        index = extract(resource_type, resource_id, resource)
         record(
             session,
             resource_type=resource_type,
             resource_id=resource_id,
             version_id=version_id,
-            resource=resource,
+            index=index,
             now=now,
         )
         topics.record_events(
@@ -79,6 +80,7 @@ def on_save(
             resource_id=resource_id,
             version_id=version_id,
             resource=resource,
+            index=index,
             previous=previous,
             now=now,
         )
@@ -91,10 +93,9 @@ def record(
     resource_type: str,
     resource_id: str,
     version_id: int,
-    resource: Mapping[str, Any],
+    index: IndexEntry,
     now: datetime,
 ) -> int:
-    index = extract(resource_type, resource_id, resource)
     recorded = 0
     for subscription in collecting(session):
         criteria = subscription.criteria

@@ -26,7 +26,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from contract.topics import TOPIC_RESOURCE_TYPE
-from service.fhir.index import extract
+from service.fhir.index import IndexEntry
 from service.subscriptions import deliveries
 from service.subscriptions.collecting import collecting
 from service.subscriptions.lifecycle import ended
@@ -41,10 +41,8 @@ from service.subscriptions.models import (
     TopicCounter,
 )
 from service.subscriptions.topic_events import topic_event
-from service.subscriptions.topic_subscription import TopicSubscription
 
 # Subscriptions that collect notifications: `error` ones too (held, sent once reactivated).
-COLLECTING = ("active", "error")
 
 
 def _counter(session: Session, subscription_id: str) -> TopicCounter:
@@ -113,11 +111,6 @@ def _next_number(session: Session, subscription_id: str, now: datetime) -> int:
     return int(number)
 
 
-def _collecting(session: Session) -> list[tuple[str, dict[str, Any], TopicSubscription]]:
-    """The topic-based subscriptions among those collecting (read once per transaction)."""
-    return [(c.id, c.body, c.topic) for c in collecting(session) if c.topic is not None]
-
-
 def record_events(
     session: Session,
     *,
@@ -125,6 +118,7 @@ def record_events(
     resource_id: str,
     version_id: int,
     resource: Mapping[str, Any],
+    index: IndexEntry,
     previous: bytes | None,
     now: datetime,
 ) -> int:
@@ -136,10 +130,10 @@ def record_events(
     topic = topic_event(before, resource, resource_type)
     if topic is None:
         return 0
-    index = extract(resource_type, resource_id, dict(resource))
     recorded = 0
-    for subscription_id, body, parsed in _collecting(session):
-        if parsed.topic != topic or ended(body, now):
+    for subscription in collecting(session):
+        parsed, subscription_id = subscription.topic, subscription.id
+        if parsed is None or parsed.topic != topic or ended(subscription.body, now):
             continue
         if not parsed.matches(resource_type, resource_id, index):
             continue
@@ -174,8 +168,9 @@ def record_heartbeats(session: Session, *, now: datetime) -> list[str]:
     notification was recorded that long ago (or never), unless one is still pending. Returns
     the subscription ids."""
     out = []
-    for subscription_id, body, parsed in _collecting(session):
-        if body.get("status") != "active" or parsed.heartbeat_seconds is None:
+    for subscription in collecting(session):
+        parsed, subscription_id, body = subscription.topic, subscription.id, subscription.body
+        if parsed is None or body.get("status") != "active" or parsed.heartbeat_seconds is None:
             continue
         if ended(body, now):
             continue
