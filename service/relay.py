@@ -21,17 +21,18 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from service.polling import PollingThread
+from service.polling import RELAY_PASS_GAP_SECONDS, PollingThread
 from service.store import outbox, wakeups
 from service.store.db import transaction
 from service.store.resources import utcnow
-from service.subscriptions.relay import DELIVER_TASK, DeliveryRelay
+from service.subscriptions.deliveries import Claimed
+from service.subscriptions.relay import DELIVER_MANY_TASK, DELIVER_TASK, DeliveryRelay
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +85,7 @@ class CeleryDispatcher:
             EVALUATE_TASK: {"queue": "evaluate"},
             EVALUATE_MANY_TASK: {"queue": "evaluate"},
             DELIVER_TASK: {"queue": "deliver"},
+            DELIVER_MANY_TASK: {"queue": "deliver"},
         }
 
         self._broker_url = broker_url
@@ -110,9 +112,12 @@ class CeleryDispatcher:
             return False
         return bool(client.set(EPOCH_KEY, uuid.uuid4().hex, nx=True))
 
-    def deliver(self, delivery_id: int, claim: str) -> None:
-        """Publishes one notification attempt to the `deliver` queue."""
-        self._app.send_task(DELIVER_TASK, args=[delivery_id, claim], queue="deliver")
+    def deliver(self, items: Sequence[Claimed]) -> None:
+        """Publishes a batch of notification attempts (one subscription's) to the `deliver`
+        queue as one message."""
+        self._app.send_task(
+            DELIVER_MANY_TASK, args=[[[i.pk, i.claim] for i in items]], queue="deliver"
+        )
 
 
 class Relay(PollingThread):
@@ -130,6 +135,7 @@ class Relay(PollingThread):
             name="outbox-relay",
             interval=interval,
             wake_on=wakeups.Channel(wakeups.factory_key(factory), wakeups.OUTBOX),
+            min_gap=RELAY_PASS_GAP_SECONDS,
         )
         self._factory = factory
         self._dispatch = dispatch

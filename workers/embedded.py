@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 
@@ -69,7 +69,8 @@ class InProcessDispatcher:
             # Left to the relay's stale-dispatch sweep: the outbox rows stay until done.
             log.error("in-process batch of %d evaluations failed", len(items))
 
-    def deliver(self, delivery_id: int, claim: str) -> None:
+    def deliver(self, items: Sequence[deliveries.Claimed]) -> None:
+        """A batch of one subscription's deliveries, attempted on one of the threads."""
         self._slots.acquire()
         try:
             with self._lock:
@@ -77,28 +78,31 @@ class InProcessDispatcher:
                     raise RuntimeError("in-process delivery is shutting down")
                 if self._pool is None:
                     self._pool = ThreadPoolExecutor(self._threads, "deliver")
-                future = self._pool.submit(self._attempt, delivery_id, claim)
+                future = self._pool.submit(self._attempt, list(items))
         except BaseException:
             self._slots.release()
-            raise  # the relay releases the claim
+            raise  # the relay releases the claims
         future.add_done_callback(lambda _f: self._slots.release())
 
-    def _attempt(self, delivery_id: int, claim: str) -> None:
-        if self._closing:  # queued when the app stopped: free it for the next start at once
+    def _attempt(self, items: list[deliveries.Claimed]) -> None:
+        if self._closing:  # queued when the app stopped: free them for the next start at once
             try:
                 factory = session_factory(self._settings.resolved_database_url)
                 with transaction(factory) as session:
-                    deliveries.release(session, deliveries.Claimed(delivery_id, claim))
-            except Exception as exc:  # left to its lease, as after a crash
-                log.warning("delivery %s not released (%s)", delivery_id, type(exc).__name__)
+                    for item in items:
+                        deliveries.release(session, item)
+            except Exception as exc:  # left to their lease, as after a crash
+                log.warning(
+                    "deliveries %s not released (%s)", [i.pk for i in items], type(exc).__name__
+                )
             return
-        result = delivery_tasks.deliver_notification.apply(
-            args=[delivery_id, claim], kwargs={"settings": self._settings}
+        result = delivery_tasks.deliver_notifications.apply(
+            args=[[[i.pk, i.claim] for i in items]], kwargs={"settings": self._settings}
         )
         if result.failed():
-            # The delivery stays pending; the relay hands it out again when its lease ends.
-            log.error("in-process delivery %s failed", delivery_id)
-        elif result.result == "retry":
+            # The deliveries stay pending; the relay hands them out again when the lease ends.
+            log.error("in-process deliveries %s failed", [i.pk for i in items])
+        elif "retry" in (result.result or ()):
             # The relay's last pass did not know this retry's time: let it look again, so the
             # retry goes out when due rather than at the next poll.
             wakeups.wake(self._deliveries_channel)

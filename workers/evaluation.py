@@ -28,7 +28,6 @@ from service.store import resources as store
 from service.store.db import transaction
 from service.store.episodes import LockedPatient
 from service.store.errors import VersionMismatch
-from service.store.models import PatientLock
 from service.store.record_batches import load_records_many
 from workers.alerts import (
     AlertSettings,
@@ -86,7 +85,21 @@ def _current_resources(session: Session, episode: EpisodeState | None) -> list[d
 
 
 def _apply(session: Session, plan: Plan, written: list[str]) -> None:
+    """The plan's writes in order; each run of creates (a new alert's Flag and its
+    CommunicationRequest) as one multi-row insert per table. A create's id is freshly
+    generated, so it is not looked up first; should it exist after all, the insert fails
+    (`Conflict`) rather than overwriting."""
+    creates: list[tuple[str, str, dict[str, Any]]] = []
+
+    def flush_creates() -> None:
+        written.extend(s.location for s in store.save_new_many(session, creates))
+        creates.clear()
+
     for w in plan.writes:
+        if w.is_create:
+            creates.append((w.resource_type, w.id, w.resource))
+            continue
+        flush_creates()
         try:
             stored, _ = store.save(
                 session,
@@ -98,6 +111,7 @@ def _apply(session: Session, plan: Plan, written: list[str]) -> None:
         except VersionMismatch:
             raise VersionConflict(f"{w.resource_type}/{w.id}") from None
         written.append(stored.location)
+    flush_creates()
     if plan.episode is not None:
         ep = plan.episode
         episode_store.save_state(
@@ -128,10 +142,12 @@ def _stored_evidence(session: Session, episode: EpisodeState | None) -> dict[str
 def read_record(
     session: Session, patient_id: str, batch: BatchReads | None = None
 ) -> PatientRecord:
-    """What the store says about the patient's alerts (under the patient's lock)."""
+    """What the store says about the patient's alerts (under the patient's lock): from what
+    `batch` read, or read now for this patient alone."""
     if batch is None:
-        state = episode_store.load_open(session, patient_id)
-        closed = episode_store.load_closed_states(session, patient_id)
+        opened, closed_by_patient = episode_store.load_states(session, [patient_id])
+        state = opened.get(patient_id)
+        closed = closed_by_patient[patient_id]
     else:
         state = batch.open_states.get(patient_id)
         closed = batch.closed_states.get(patient_id, [])
@@ -149,74 +165,67 @@ def read_record(
 
 @dataclass(frozen=True, slots=True)
 class BatchReads:
-    """What a batched evaluation read for all its patients at once, under all their locks:
-    the same values the one-patient reads return, in a handful of statements instead of a
-    dozen per patient (`evaluate_patients`)."""
+    """What an evaluation read for all its patients at once, under all their locks, in a
+    handful of statements whatever the number of patients. Every evaluation goes through it,
+    one patient being a batch of one (`evaluate_patient`): one code path, and Core statements
+    instead of the ORM's per-object bookkeeping, which was most of the worker's CPU."""
 
     locks: Mapping[str, LockedPatient]
     open_states: Mapping[str, dict[str, Any]]
     closed_states: Mapping[str, list[dict[str, Any]]]
     records: Mapping[str, list[dict[str, Any]]]
     recipients: tuple[str, ...]
+    now: datetime  # the evaluation's time (aware UTC); a patient's `asOf` overrides it
 
     @classmethod
     def read(
-        cls, session: Session, patient_ids: Sequence[str], *, settings: Settings, now: datetime
+        cls,
+        session: Session,
+        patient_ids: Sequence[str],
+        *,
+        settings: Settings,
+        now: datetime | None = None,
     ) -> BatchReads:
+        """`now` None: the real clock, read once the locks are held, so an evaluation that
+        waited for another one on the same patient judges at the time it actually reads."""
         locks = episode_store.lock_patients(session, patient_ids)
+        clock = _aware(now or datetime.now(UTC))
         opened, closed = episode_store.load_states(session, patient_ids)
         lookback = timedelta(days=load_config(settings.ruleset).lookback_days)
-        since = {pid: _naive(_clock(lock, now) - lookback) for pid, lock in locks.items()}
+        since = {pid: _naive(_clock(lock, clock) - lookback) for pid, lock in locks.items()}
         return cls(
             locks=locks,
             open_states=opened,
             closed_states=closed,
             records=load_records_many(session, since, types=EVALUATED_TYPES),
             recipients=recipients(session, settings.oncology_team),
+            now=clock,
         )
 
 
-def _clock(lock: PatientLock | LockedPatient, now: datetime) -> datetime:
+def _clock(lock: LockedPatient, now: datetime) -> datetime:
     """The patient's evaluation time: its replay `asOf` if it has one, else now."""
     return _aware(lock.as_of) if lock.as_of is not None else now
 
 
 def evaluate_in_session(
-    session: Session,
-    patient_id: str,
-    *,
-    settings: Settings,
-    upto: int | None = None,
-    now: datetime | None = None,
-    batch: BatchReads | None = None,
+    session: Session, patient_id: str, *, settings: Settings, batch: BatchReads
 ) -> Outcome:
-    """One patient's evaluation inside the caller's transaction. With `batch` (the patient is
-    already locked and read with others) the outbox rows are left to the batch to complete."""
-    lock: PatientLock | LockedPatient
-    if batch is None:
-        lock = episode_store.lock_patient(session, patient_id)
-    else:
-        lock = batch.locks[patient_id]
+    """One patient's evaluation inside the caller's transaction, from what `batch` read under
+    the patient's lock. The outbox rows and the lock's `evaluated_at` are left to the caller,
+    in one statement for the whole batch (`_evaluate`); `requested_at` is filled in there."""
     if settings.evaluation_delay_seconds:
         time.sleep(settings.evaluation_delay_seconds)
-    now = _aware(now or datetime.now(UTC))
-    at = _clock(lock, now)
+    now = batch.now
+    at = _clock(batch.locks[patient_id], now)
     config = load_config(settings.ruleset)
     record = read_record(session, patient_id, batch)
-    if batch is None:
-        since = at - timedelta(days=config.lookback_days)
-        records = store.load_patient_records(
-            session, patient_id, types=EVALUATED_TYPES, observations_since=_naive(since)
-        )
-        told = recipients(session, settings.oncology_team)
-    else:
-        records, told = batch.records[patient_id], batch.recipients
     decision = evaluate_record(
         record,
-        engine_assessment(f"Patient/{patient_id}", records, at, config),
+        engine_assessment(f"Patient/{patient_id}", batch.records[patient_id], at, config),
         now=now,
         config=config,
-        settings=replace(alert_settings(settings), recipients=told),
+        settings=replace(alert_settings(settings), recipients=batch.recipients),
         new_id=lambda: str(uuid.uuid4()),
     )
     for note in decision.assessment.notes:
@@ -232,12 +241,25 @@ def evaluate_in_session(
     if plan.writes or plan.episode != episode:
         _apply(session, plan, written)
     events.extend(plan.events)
-    requested_at = None
-    if batch is None:  # a batch completes its outbox rows and marks its locks itself
-        requested_at = outbox.complete(session, patient_id, upto)
-        assert isinstance(lock, PatientLock)
-        lock.evaluated_at = _naive(now)
-    return Outcome(patient_id, tuple(events), tuple(written), requested_at)
+    return Outcome(patient_id, tuple(events), tuple(written))
+
+
+def _evaluate(
+    session: Session,
+    uptos: Mapping[str, int | None],
+    *,
+    settings: Settings,
+    now: datetime | None,
+) -> list[Outcome]:
+    """The one evaluation path, for one patient or many: lock and read them all at once,
+    decide and write per patient, then complete the outbox rows each evaluation covered and
+    mark the locks evaluated, one statement each for the whole batch."""
+    ids = sorted(uptos)
+    batch = BatchReads.read(session, ids, settings=settings, now=now)
+    outcomes = [evaluate_in_session(session, pid, settings=settings, batch=batch) for pid in ids]
+    requested = outbox.complete_many(session, uptos)
+    episode_store.mark_evaluated(session, ids, _naive(batch.now))
+    return [replace(o, requested_at=requested.get(o.patient_id)) for o in outcomes]
 
 
 def evaluate_patient(
@@ -248,9 +270,11 @@ def evaluate_patient(
     upto: int | None = None,
     now: datetime | None = None,
 ) -> Outcome:
+    """One patient in its own transaction: a batch of one, through the same statements as
+    `evaluate_patients` (the fallback for a failed batch, and the relay's single hand-off)."""
     started = time.perf_counter()
     with transaction(factory) as session:
-        outcome = evaluate_in_session(session, patient_id, settings=settings, upto=upto, now=now)
+        [outcome] = _evaluate(session, {patient_id: upto}, settings=settings, now=now)
     _report(outcome, time.perf_counter() - started)
     return outcome
 
@@ -290,17 +314,9 @@ def evaluate_patients(
         ((patient_id, upto),) = uptos.items()
         return [evaluate_patient(factory, patient_id, settings=settings, upto=upto, now=now)]
     started = time.perf_counter()
-    clock = _aware(now or datetime.now(UTC))
     with transaction(factory) as session:
-        batch = BatchReads.read(session, list(uptos), settings=settings, now=clock)
-        outcomes = [
-            evaluate_in_session(session, pid, settings=settings, now=clock, batch=batch)
-            for pid in sorted(uptos)
-        ]
-        requested = outbox.complete_many(session, uptos)
-        episode_store.mark_evaluated(session, uptos, _naive(clock))
-    seconds = (time.perf_counter() - started) / len(outcomes)
-    done = [replace(o, requested_at=requested.get(o.patient_id)) for o in outcomes]
+        done = _evaluate(session, uptos, settings=settings, now=now)
+    seconds = (time.perf_counter() - started) / len(done)
     for outcome in done:
         _report(outcome, seconds)
     return done

@@ -9,6 +9,7 @@ Nothing is configured into a module global."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 from celery import Task
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -33,12 +34,15 @@ def _hand_out_notifications(settings: Settings) -> None:
     delivery relay would find them too (its NOTIFY wake-up), one process hop later; the claim
     (`FOR UPDATE SKIP LOCKED` and a lease) makes sure only one of the two hands each out.
     Best effort: whatever fails here is left to the API's relay."""
+    from service.subscriptions.deliveries import Claimed
     from service.subscriptions.relay import DeliveryRelay
     from service.subscriptions.settings import delivery_settings
-    from workers.delivery.tasks import deliver_notification
+    from workers.delivery.tasks import deliver_notifications
 
-    def publish(delivery_id: int, claim: str) -> None:
-        deliver_notification.apply_async(args=[delivery_id, claim], queue=DELIVER_QUEUE)
+    def publish(items: Sequence[Claimed]) -> None:
+        deliver_notifications.apply_async(
+            args=[[[i.pk, i.claim] for i in items]], queue=DELIVER_QUEUE
+        )
 
     try:
         DeliveryRelay(

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Table, select, update
+from sqlalchemy import Insert, Table, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 
 from service.store.models import Episode, PatientLock
 from service.store.resources import utcnow
@@ -40,36 +42,53 @@ def ensure_lock_row(session: Session, patient_id: str, as_of: datetime | None = 
         )
 
 
-def patient_clock(session: Session, patient_id: str) -> datetime | None:
-    lock = session.get(PatientLock, patient_id)
-    return lock.as_of if lock is not None else None
-
-
 def load_open(session: Session, patient_id: str) -> dict[str, Any] | None:
     row = session.scalar(select(Episode).where(Episode.open_key == patient_id))
     return orjson.loads(row.state) if row is not None else None
 
 
-def load_closed_states(session: Session, patient_id: str) -> list[dict[str, Any]]:
-    rows = session.scalars(
-        select(Episode.state).where(Episode.patient_id == patient_id, Episode.open_key.is_(None))
+_EPISODES: Table = Episode.__table__  # type: ignore[assignment]
+
+
+@functools.cache
+def _upsert(dialect: str) -> Insert:
+    """`save_state`'s statement, built once per dialect (both have INSERT ... ON CONFLICT)."""
+    insert_fn = pg_insert if dialect == "postgresql" else sqlite_insert
+    stmt = insert_fn(_EPISODES)
+    kept = ("status", "open_key", "state", "updated_at")  # not id, patient_id, created_at
+    return stmt.on_conflict_do_update(
+        index_elements=["id"], set_={c: stmt.excluded[c] for c in kept}
     )
-    return [orjson.loads(s) for s in rows]
 
 
 def save_state(
     session: Session, *, episode_id: str, patient_id: str, status: str, state: Mapping[str, Any]
 ) -> None:
+    """Create or update the episode in one Core upsert: every evaluation that opens, changes
+    or closes an alert runs this, and the ORM's get, object bookkeeping and flush cost more
+    than the statement. The unique `open_key` check still fires here, inside the transaction
+    (the upsert's conflict target is the id only, so a second open episode for the patient
+    raises IntegrityError as the flush did); `created_at` is kept on update.
+
+    An ORM `Episode` of this row already in the session (`load_open` loads one) would be stale
+    after a Core write, so it is expired: a later attribute access reloads the row."""
     now = utcnow()
-    row = session.get(Episode, episode_id)
-    if row is None:
-        row = Episode(id=episode_id, patient_id=patient_id, created_at=now)
-        session.add(row)
-    row.status = status
-    row.open_key = patient_id if status == "open" else None
-    row.state = orjson.dumps(state).decode()
-    row.updated_at = now
-    session.flush()  # the unique open_key check fires here, inside the transaction
+    conn = session.connection()
+    conn.execute(
+        _upsert(conn.dialect.name),
+        {
+            "id": episode_id,
+            "patient_id": patient_id,
+            "open_key": patient_id if status == "open" else None,
+            "status": status,
+            "state": orjson.dumps(state).decode(),
+            "created_at": now,
+            "updated_at": now,
+        },
+    )
+    stale = session.identity_map.get(identity_key(Episode, episode_id))
+    if stale is not None:
+        session.expire(stale)
 
 
 def list_open_patient_ids(session: Session) -> list[str]:
@@ -124,17 +143,16 @@ def mark_evaluated(session: Session, patient_ids: Iterable[str], at: datetime) -
 def load_states(
     session: Session, patient_ids: Iterable[str]
 ) -> tuple[dict[str, dict[str, Any]], dict[str, list[dict[str, Any]]]]:
-    """`load_open` and `load_closed_states` for a batch of patients in one query:
+    """The open and the closed episode states of a batch of patients, in one query:
     (open state by patient, closed states by patient)."""
     ids = sorted(set(patient_ids))
     opened: dict[str, dict[str, Any]] = {}
     closed: dict[str, list[dict[str, Any]]] = {pid: [] for pid in ids}
     if not ids:
         return opened, closed
-    rows = session.execute(
-        select(Episode.patient_id, Episode.open_key, Episode.state).where(
-            Episode.patient_id.in_(ids)
-        )
+    e = _EPISODES.c  # Core: every evaluation reads this, and episodes are written in Core
+    rows = session.connection().execute(
+        select(e.patient_id, e.open_key, e.state).where(e.patient_id.in_(ids))
     )
     for patient_id, open_key, state in rows:
         if open_key is not None:

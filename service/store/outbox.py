@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Table, and_, delete, func, or_, select, update
+from sqlalchemy import Table, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from service.store import wakeups
@@ -104,23 +104,6 @@ def requeue_dispatched(session: Session, *, before: datetime) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-def complete(session: Session, patient_id: str, upto: int | None) -> datetime | None:
-    """Called inside the evaluation's transaction: the rows it covered are done. Returns when
-    the oldest of them was written (for the write→alert delay), None if there were none.
-
-    With `upto` (a relay's hand-off), only rows that had been handed out are covered: a write
-    that took a lower id but committed after the hand-off (ids are taken at insert, rows become
-    visible at commit) may not have been seen by this evaluation's reads, so its row stays and
-    is handed out on its own.
-    """
-    covered = Outbox.patient_id == patient_id
-    if upto is not None:
-        covered = and_(covered, Outbox.pk <= upto, Outbox.dispatched_at.is_not(None))
-    oldest = session.scalar(select(func.min(Outbox.created_at)).where(covered))
-    session.execute(delete(Outbox).where(covered))
-    return oldest
-
-
 def backlog(session: Session) -> int:
     return session.scalar(select(func.count(func.distinct(Outbox.patient_id)))) or 0
 
@@ -143,15 +126,25 @@ def depth(session: Session) -> Depth:
 
 
 def complete_many(session: Session, uptos: Mapping[str, int | None]) -> dict[str, datetime | None]:
-    """`complete` for several patients of one batched evaluation, in two statements: the rows
-    each evaluation covers (the same rule as `complete`) are read, then deleted by key, so a
-    row committed in between is neither counted nor deleted. Returns, per patient, when the
-    oldest covered row was written."""
+    """Called inside an evaluation's transaction (workers/evaluation.py, one patient or a
+    batch): the rows each patient's evaluation covered are done, in two statements. Returns,
+    per patient, when the oldest covered row was written (for the write→alert delay), None if
+    there were none.
+
+    With an `upto` (a relay's hand-off), only rows that had been handed out are covered: a write
+    that took a lower id but committed after the hand-off (ids are taken at insert, rows become
+    visible at commit) may not have been seen by this evaluation's reads, so its row stays and
+    is handed out on its own. The rows are read, then deleted by key, so a row committed in
+    between is neither counted nor deleted."""
     if not uptos:
         return {}
-    found = session.execute(
-        select(Outbox.pk, Outbox.patient_id, Outbox.created_at, Outbox.dispatched_at).where(
-            Outbox.patient_id.in_(sorted(uptos))
+    # Core on the connection, no ORM statement handling: this runs in every evaluation, and
+    # the outbox is only ever written by Core statements (`enqueue`), so nothing is pending.
+    o = _OUTBOX.c
+    conn = session.connection()
+    found = conn.execute(
+        select(o.pk, o.patient_id, o.created_at, o.dispatched_at).where(
+            o.patient_id.in_(sorted(uptos))
         )
     ).all()
     oldest: dict[str, datetime | None] = dict.fromkeys(uptos)
@@ -164,9 +157,5 @@ def complete_many(session: Session, uptos: Mapping[str, int | None]) -> dict[str
         first = oldest[patient_id]
         oldest[patient_id] = created_at if first is None else min(first, created_at)
     if covered:
-        session.execute(
-            delete(Outbox)
-            .where(Outbox.pk.in_(covered))
-            .execution_options(synchronize_session=False)
-        )
+        conn.execute(delete(_OUTBOX).where(o.pk.in_(covered)))
     return oldest

@@ -1,8 +1,9 @@
-"""The rule engine's input for several patients in one query (batched evaluations).
+"""The rule engine's input for the patients of one evaluation (one or many) in one query.
 
-`resources.load_patient_records` reads one patient; an evaluation batch of N patients would pay
-N statements for it. This reads them all at once and applies each patient's own Observation
-look-back in Python, so every patient gets exactly the rows the one-patient read returns.
+Conditions are all loaded (eligibility looks at the whole history); Observations only from each
+patient's own look-back (applied in Python, since replayed patients have their own clocks),
+plus undated ones, so an evaluation's cost depends on its patients' recent data, not on the
+size of the database.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ def load_records_many(
 ) -> dict[str, list[dict[str, Any]]]:
     """Per patient (the keys of `observations_since`): its current, non-deleted resources of
     `types`; Observations only from that patient's `observations_since` on, plus undated ones
-    (None: all). Rows keep the order the one-patient read gives (the patient/type index)."""
+    (None: all). Rows come in the patient/type index order."""
     ids = sorted(observations_since)
     out: dict[str, list[dict[str, Any]]] = {pid: [] for pid in ids}
     if not ids:

@@ -410,35 +410,6 @@ def history(session: Session, resource_type: str, resource_id: str) -> Sequence[
     ).all()
 
 
-def load_patient_records(
-    session: Session,
-    patient_id: str,
-    *,
-    types: Iterable[str],
-    observations_since: datetime | None = None,
-) -> list[dict[str, Any]]:
-    """The stored resources the rule engine needs for one patient.
-
-    Conditions are all loaded (eligibility looks at the whole history); Observations only from
-    `observations_since` (the rule set's look-back), plus undated ones, so the cost of an
-    evaluation depends on this patient's recent data, not on the size of the database.
-    """
-    stmt = select(_R.c.content).where(
-        _R.c.patient_id == patient_id,
-        _R.c.type.in_(list(types)),
-        _R.c.deleted.is_(False),
-    )
-    if observations_since is not None:
-        stmt = stmt.where(
-            (_R.c.type != "Observation")
-            | (_R.c.date_end.is_(None))
-            | (_R.c.date_end >= observations_since)
-        )
-    loads = orjson.loads
-    # One fetchall: iterating the result row by row costs a driver call per row.
-    return [loads(c) for c in session.connection().execute(stmt).scalars().all()]
-
-
 def load_patient_resources(
     session: Session, patient_id: str, resource_type: str
 ) -> list[dict[str, Any]]:

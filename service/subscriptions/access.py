@@ -78,19 +78,17 @@ def authorize_write(
         row.updated_at = now
 
 
-def owner(session: Session, subscription_id: str) -> Principal | None:
-    """The recorded owner as a Principal (None for a subscription with no recorded owner)."""
-    row = session.get(SubscriptionOwner, subscription_id)
-    if row is None:
+def recorded_owner(subject: str | None, scopes: str | None) -> Principal | None:
+    """An owner row's columns as a Principal (None: no row), for callers that read the row
+    together with others in one statement (the delivery attempt)."""
+    if subject is None or scopes is None:
         return None
-    return Principal(row.subject, frozenset(row.scopes.split()))
+    return Principal(subject, frozenset(scopes.split()))
 
 
-def delivery_refusal(
-    session: Session, subscription_id: str, subscription: Mapping[str, Any]
-) -> str | None:
-    """Why a notification of this subscription must not be sent now, or None."""
-    principal = owner(session, subscription_id)
+def owner_refusal(principal: Principal | None, subscription: Mapping[str, Any]) -> str | None:
+    """Why a notification of this subscription must not be sent to its recorded owner now, or
+    None (`principal` None: no owner was recorded)."""
     if principal is None:
         return (
             "the subscription has no recorded owner; update it with a token that has read "

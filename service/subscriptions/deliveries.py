@@ -13,7 +13,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import Table, and_, bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from service.store import wakeups
@@ -27,11 +27,14 @@ from service.subscriptions.models import (
     DeliveryAttempt,
 )
 
+_DELIVERIES: Table = Delivery.__table__  # type: ignore[assignment]
+
 
 @dataclass(frozen=True, slots=True)
 class Claimed:
     pk: int
     claim: str
+    subscription_id: str = ""  # for handing out a subscription's deliveries together
 
 
 def record(
@@ -46,21 +49,26 @@ def record(
     event_number: int | None = None,
 ) -> None:
     """`kind` and `event_number`: topic subscriptions only (models.EVENT, HANDSHAKE,
-    HEARTBEAT); a plain R4 notification has neither."""
-    session.add(
-        Delivery(
-            uid=str(uuid.uuid4()),
-            subscription_id=subscription_id,
-            resource_type=resource_type,
-            resource_id=resource_id,
-            version_id=version_id,
-            created_at=now,
-            status=PENDING,
-            attempts=0,
-            next_attempt_at=now,
-            kind=kind,
-            event_number=event_number,
-        )
+    HEARTBEAT); a plain R4 notification has neither.
+
+    A Core INSERT, run now, not an ORM object flushed later: this runs for every alert an
+    evaluation writes, and nothing reads the new row back as an object before the commit (a
+    duplicate raises IntegrityError here rather than at the flush)."""
+    session.connection().execute(
+        _DELIVERIES.insert(),
+        {
+            "uid": str(uuid.uuid4()),
+            "subscription_id": subscription_id,
+            "resource_type": resource_type,
+            "resource_id": resource_id,
+            "version_id": version_id,
+            "created_at": now,
+            "status": PENDING,
+            "attempts": 0,
+            "next_attempt_at": now,
+            "kind": kind,
+            "event_number": event_number,
+        },
     )
     wakeups.signal(session, wakeups.DELIVERIES)  # the delivery relay looks once this commits
 
@@ -72,26 +80,30 @@ def claim_due(session: Session, *, now: datetime, lease: float, limit: int = 100
     sets it active again; those of a deleted or `off` one are handed out so the task can
     cancel them.
     """
-    subscription = and_(Resource.type == "Subscription", Resource.id == Delivery.subscription_id)
+    d = _DELIVERIES.c
+    subscription = and_(Resource.type == "Subscription", Resource.id == d.subscription_id)
     stmt = (
-        select(Delivery)
+        select(d.pk, d.subscription_id)
         .join(Resource, subscription)
         .where(
-            Delivery.status == PENDING,
-            Delivery.next_attempt_at <= now,
-            or_(Delivery.locked_until.is_(None), Delivery.locked_until < now),
+            d.status == PENDING,
+            d.next_attempt_at <= now,
+            or_(d.locked_until.is_(None), d.locked_until < now),
             or_(Resource.deleted.is_(True), Resource.status != "error"),
         )
-        .order_by(Delivery.next_attempt_at, Delivery.pk)
+        .order_by(d.next_attempt_at, d.pk)
         .limit(limit)
-        .with_for_update(of=Delivery, skip_locked=True)
+        .with_for_update(of=_DELIVERIES, skip_locked=True)
     )
-    out = []
-    until = now + timedelta(seconds=lease)
-    for row in session.scalars(stmt):
-        row.claim = str(uuid.uuid4())
-        row.locked_until = until
-        out.append(Claimed(row.pk, row.claim))
+    conn = session.connection()
+    out = [Claimed(pk, str(uuid.uuid4()), sid) for pk, sid in conn.execute(stmt)]
+    if out:  # Core, one executemany: this runs on every wake-up of every relay
+        conn.execute(
+            update(_DELIVERIES)
+            .where(d.pk == bindparam("b_pk"))
+            .values(claim=bindparam("b_claim"), locked_until=now + timedelta(seconds=lease)),
+            [{"b_pk": c.pk, "b_claim": c.claim} for c in out],
+        )
     return out
 
 

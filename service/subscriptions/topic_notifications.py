@@ -10,7 +10,8 @@ sends the same bytes while the subscription stays active.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from datetime import datetime
+from typing import Any, Protocol
 
 import orjson
 from sqlalchemy import select
@@ -19,7 +20,7 @@ from sqlalchemy.orm import Session
 from service.store.models import ResourceVersion
 from service.store.resources import fhir_instant
 from service.subscriptions.channel import Content
-from service.subscriptions.models import EVENT, Delivery, SubscriptionEvent, TopicCounter
+from service.subscriptions.models import EVENT, SubscriptionEvent, TopicCounter
 from service.subscriptions.payload import Change
 from service.subscriptions.topic_payload import Event, notification_bundle
 from service.subscriptions.topic_subscription import TopicSubscription
@@ -27,6 +28,22 @@ from service.subscriptions.topic_subscription import TopicSubscription
 # `$events` answers at most this many events per call; ask again from the next number.
 MAX_EVENTS = 500
 _KIND_TO_TYPE = {EVENT: "event-notification"}
+
+
+class DeliveryFacts(Protocol):
+    """The columns of a delivery row a body is built from (an ORM `Delivery` or the row the
+    attempt read with its other facts in one statement)."""
+
+    @property
+    def uid(self) -> str: ...
+    @property
+    def subscription_id(self) -> str: ...
+    @property
+    def kind(self) -> str | None: ...
+    @property
+    def event_number(self) -> int | None: ...
+    @property
+    def created_at(self) -> datetime: ...
 
 
 def events_since_start(session: Session, subscription_id: str) -> int:
@@ -65,7 +82,7 @@ def stored_events(
 
 def delivery_body(
     session: Session,
-    row: Delivery,
+    row: DeliveryFacts,
     *,
     subscription: Mapping[str, Any],
     parsed: TopicSubscription,

@@ -4,6 +4,7 @@ one-by-one evaluation decides, per patient clock, and complete only the outbox r
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -95,22 +96,25 @@ def test_a_batch_completes_only_the_rows_it_was_handed(
 def test_a_failing_batch_falls_back_to_one_by_one(
     settings: Settings, factory: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Fault injection (the only stub here): the batch read fails once; every patient is
-    still evaluated, each in its own transaction, and its outbox rows completed."""
+    """Fault injection (the only stub here): the batch read fails; every patient is still
+    evaluated, each in its own transaction (a batch of one, through the real read), and its
+    outbox rows completed."""
     with transaction(factory) as session:
         outbox.enqueue(session, ["fa", "fb", "fc"])
     real = evaluation.BatchReads.read
-    calls = {"n": 0}
+    calls: list[list[str]] = []
 
-    def broken(*args: Any, **kwargs: Any) -> Any:
-        calls["n"] += 1
-        raise RuntimeError("injected")
+    def broken(session: Session, patient_ids: Sequence[str], **kwargs: Any) -> Any:
+        calls.append(list(patient_ids))
+        if len(patient_ids) > 1:
+            raise RuntimeError("injected")
+        return real(session, patient_ids, **kwargs)
 
     monkeypatch.setattr(evaluation.BatchReads, "read", broken)
     result = tasks.evaluate_patients.apply(
         args=[[["fa", None], ["fb", None], ["fc", None]]], kwargs={"settings": settings}
     )
     assert result.successful(), result.traceback
-    assert calls["n"] == 1
+    assert calls == [["fa", "fb", "fc"], ["fa"], ["fb"], ["fc"]]
     assert _pending(factory) == 0
     monkeypatch.setattr(evaluation.BatchReads, "read", real)

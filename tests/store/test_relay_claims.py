@@ -148,7 +148,7 @@ def test_a_write_committed_after_the_hand_off_is_not_marked_done_unseen(
     with transaction(factory) as session:  # the late writer's row: lower id, never handed out
         session.add(Outbox(pk=upto - 1 if upto > 1 else 0, patient_id="late", created_at=utcnow()))
     with transaction(factory) as session:
-        outbox.complete(session, "late", upto)
+        outbox.complete_many(session, {"late": upto})
     with transaction(factory) as session:
         left = [(r.pk, r.dispatched_at) for r in session.scalars(select(Outbox))]
     assert left == [(upto - 1 if upto > 1 else 0, None)]

@@ -5,6 +5,7 @@ connection. Real databases: SQLite by default, PostgreSQL with ALERTS_TEST_SERVE
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections.abc import Iterator
@@ -140,6 +141,61 @@ def test_a_polling_thread_runs_a_pass_at_the_commit_not_at_its_interval(
     with transaction(factory) as session:
         outbox.enqueue(session, ["wake-8"])
     assert len(thread.passes) == 2
+
+
+class Busy(PollingThread):
+    """Hands out one item per pass (so it waits for a wake-up after each), with a pass gap."""
+
+    def __init__(self, min_gap: float) -> None:
+        super().__init__(name="test-busy", interval=30.0, min_gap=min_gap)
+        self.passes: list[float] = []
+
+    def run_once(self) -> int:
+        self.passes.append(time.monotonic())
+        return 1
+
+    def saturated(self, handed: int) -> bool:
+        return False
+
+
+def _wait_for(thread: Busy, count: int) -> None:
+    deadline = time.monotonic() + 5
+    while len(thread.passes) < count and time.monotonic() < deadline:
+        time.sleep(0.001)
+    assert len(thread.passes) >= count
+
+
+def test_under_a_stream_of_wake_ups_passes_start_min_gap_apart() -> None:
+    """A wake-up per commit at hundreds a second must not mean a claim per commit: passes
+    are spaced by `min_gap`, so each takes the commits of the gap together."""
+    thread = Busy(min_gap=0.05)
+    thread.start()
+    try:
+        _wait_for(thread, 1)
+        end = time.monotonic() + 0.6
+        while time.monotonic() < end:  # ~600 wake-ups in 0.6 s
+            thread.nudge()
+            time.sleep(0.001)
+        passes = list(thread.passes)
+    finally:
+        thread.stop()
+    gaps = [b - a for a, b in itertools.pairwise(passes)]
+    assert gaps and min(gaps) >= 0.045  # monotonic clock, a little scheduler slack
+    assert len(passes) <= 1 + 0.6 / 0.05 + 1
+
+
+def test_a_wake_up_after_a_quiet_spell_is_served_at_once() -> None:
+    thread = Busy(min_gap=0.5)
+    thread.start()
+    try:
+        _wait_for(thread, 1)
+        time.sleep(0.6)  # quieter than the gap
+        woken = time.monotonic()
+        thread.nudge()
+        _wait_for(thread, 2)
+        assert thread.passes[1] - woken < 0.1
+    finally:
+        thread.stop()
 
 
 # --- PostgreSQL: NOTIFY and the listener thread (ALERTS_TEST_SERVERS=1) ----------------------

@@ -1,1 +1,2 @@
-"""Push delivery: one HTTP attempt per hand-off of a notification (`tasks.deliver_notification`)."""
+"""Push delivery: one HTTP attempt per notification per hand-off, a subscription's notifications
+handed off in batches (`tasks.deliver_notifications`)."""

@@ -4,7 +4,7 @@ same-transaction guarantee, duplicate hand-offs, lost hand-offs and broker failu
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -18,12 +18,13 @@ from service.config import Settings
 from service.store.db import transaction
 from service.store.resources import utcnow
 from service.subscriptions import deliveries
+from service.subscriptions.deliveries import Claimed
 from service.subscriptions.models import Delivery
 from service.subscriptions.relay import DeliveryRelay
 from service.subscriptions.settings import DeliverySettings
 from tests.api.subscriptions.receiver import Receiver
 from tests.builders.subscriptions import subscription
-from workers.delivery.attempt import attempt
+from workers.delivery.attempt import attempt, attempt_many
 
 
 @pytest.fixture
@@ -164,7 +165,7 @@ def test_a_failed_hand_off_releases_the_delivery(
     still.post("/fhir/Subscription", json=subscription(receiver.url), headers=headers)
     still.put("/fhir/CommunicationRequest/b1", json=_cr("b1"), headers=headers)
 
-    def broker_down(_pk: int, _claim: str) -> None:
+    def broker_down(_items: Sequence[Claimed]) -> None:
         raise ConnectionError("broker unreachable")
 
     assert DeliveryRelay(_factory(still), broker_down).run_once() == 0
@@ -173,8 +174,12 @@ def test_a_failed_hand_off_releases_the_delivery(
         assert row.status == "pending" and row.claim is None and row.locked_until is None
     outcomes: list[str] = []
 
-    def in_process(pk: int, claim: str) -> None:
-        outcomes.append(attempt(_factory(still), pk, claim, settings=DeliverySettings()))
+    def in_process(items: Sequence[Claimed]) -> None:
+        outcomes.extend(
+            attempt_many(
+                _factory(still), [(i.pk, i.claim) for i in items], settings=DeliverySettings()
+            )
+        )
 
     assert DeliveryRelay(_factory(still), in_process).run_once() == 1
     assert outcomes == ["success"]
