@@ -23,7 +23,7 @@ from service import metrics
 from service.config import Settings
 from service.fhir.registry import EVALUATED_TYPES
 from service.store import episodes as episode_store
-from service.store import outbox
+from service.store import outbox, wakeups
 from service.store import resources as store
 from service.store.db import transaction
 from service.store.episodes import LockedPatient
@@ -269,11 +269,16 @@ def evaluate_patient(
     settings: Settings,
     upto: int | None = None,
     now: datetime | None = None,
+    hands_out: bool = False,
 ) -> Outcome:
     """One patient in its own transaction: a batch of one, through the same statements as
-    `evaluate_patients` (the fallback for a failed batch, and the relay's single hand-off)."""
+    `evaluate_patients` (the fallback for a failed batch, and the relay's single hand-off).
+    `hands_out`: the caller sends the notifications this records itself, right after the
+    commit (a Celery worker), so other processes are not woken for them."""
     started = time.perf_counter()
     with transaction(factory) as session:
+        if hands_out:
+            wakeups.local_only(session, wakeups.DELIVERIES)
         [outcome] = _evaluate(session, {patient_id: upto}, settings=settings, now=now)
     _report(outcome, time.perf_counter() - started)
     return outcome
@@ -299,6 +304,7 @@ def evaluate_patients(
     *,
     settings: Settings,
     now: datetime | None = None,
+    hands_out: bool = False,
 ) -> list[Outcome]:
     """Several patients in one transaction: one lock statement, one read per table for all of
     them, one outbox completion, one commit; the decisions and writes stay per patient and are
@@ -312,9 +318,15 @@ def evaluate_patients(
     uptos = dict(items)
     if len(uptos) == 1:
         ((patient_id, upto),) = uptos.items()
-        return [evaluate_patient(factory, patient_id, settings=settings, upto=upto, now=now)]
+        return [
+            evaluate_patient(
+                factory, patient_id, settings=settings, upto=upto, now=now, hands_out=hands_out
+            )
+        ]
     started = time.perf_counter()
     with transaction(factory) as session:
+        if hands_out:
+            wakeups.local_only(session, wakeups.DELIVERIES)
         done = _evaluate(session, uptos, settings=settings, now=now)
     seconds = (time.perf_counter() - started) / len(done)
     for outcome in done:

@@ -30,10 +30,11 @@ DELIVER_QUEUE = "deliver"
 
 def _hand_out_notifications(settings: Settings) -> None:
     """On a worker, right after an evaluation that wrote alerts committed: one delivery-relay
-    pass from here, publishing the notifications it recorded to the `deliver` queue. The API's
-    delivery relay would find them too (its NOTIFY wake-up), one process hop later; the claim
-    (`FOR UPDATE SKIP LOCKED` and a lease) makes sure only one of the two hands each out.
-    Best effort: whatever fails here is left to the API's relay."""
+    pass from here, publishing the notifications it recorded to the `deliver` queue. That
+    evaluation did not NOTIFY the API's delivery relay (`hands_out`), which would only race
+    this pass for the same rows; the claim (`FOR UPDATE SKIP LOCKED` and a lease) would keep
+    them from being handed out twice anyway. Best effort: whatever fails here is left to the
+    API's relay, which finds it at its next poll."""
     from service.subscriptions.deliveries import Claimed
     from service.subscriptions.relay import DeliveryRelay
     from service.subscriptions.settings import delivery_settings
@@ -76,6 +77,7 @@ def evaluate_patient(
         patient_id,
         settings=settings,
         upto=upto,
+        hands_out=not self.request.is_eager,  # a worker sends what it records (below)
     )
     if outcome.written and not self.request.is_eager:
         _hand_out_notifications(settings)
@@ -102,7 +104,10 @@ def evaluate_patients(
     pairs = [(str(p), None if u is None else int(str(u))) for p, u in items]
     try:
         outcomes = run_batch(
-            session_factory(settings.resolved_database_url), pairs, settings=settings
+            session_factory(settings.resolved_database_url),
+            pairs,
+            settings=settings,
+            hands_out=not self.request.is_eager,  # a worker sends what it records (below)
         )
     except Exception as exc:
         log.warning(

@@ -29,6 +29,7 @@ from service.cds import routes as cds_routes
 from service.config import Settings
 from service.dry_run import Evaluator
 from service.errors import FHIRError, Issue, operation_outcome
+from service.fhir import registry, validate
 from service.interactions import fhir_error
 from service.relay import CeleryDispatcher, Dispatcher, Relay
 from service.store import pg_listen
@@ -113,6 +114,8 @@ def create_app(
         upgrade(url)
     factory = session_factory(url)
     subscription_hook.install(settings)  # the store's write hook: Subscriptions, notifications
+    # Before the first request, not during it (once per process: later apps find it done).
+    validate.warm(frozenset(registry.SERVED_TYPES) | {"Bundle"})
     if dispatcher is None and settings.broker_url:
         dispatcher = CeleryDispatcher(settings.broker_url, settings.broker_visibility_timeout)
     relay = (

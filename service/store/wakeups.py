@@ -35,9 +35,11 @@ DELIVERIES = "deliveries"
 CHANNELS = (OUTBOX, DELIVERIES)
 PREFIX = "fhir_alerts_"
 
-# session.info keys: channels to wake on commit, and channels already NOTIFYed at top level.
+# session.info keys: channels to wake on commit, channels already NOTIFYed at top level, and
+# channels whose work this process hands out itself (no NOTIFY).
 _WAKE = "fhir_alerts_wake"
 _NOTIFIED = "fhir_alerts_notified"
+_LOCAL = "fhir_alerts_local"
 
 Waiter = Callable[[], None]
 
@@ -126,6 +128,17 @@ def wake(channel: Channel) -> int:
     return _waiters.wake(channel)
 
 
+def local_only(session: Session, channel: str) -> None:
+    """This transaction's process hands out the work it records on `channel` itself (a Celery
+    worker sends the notifications its evaluation recorded, right after the commit): wake
+    this process's waiters, but NOTIFY no other process. The API's relays would only race the
+    worker for the same rows, an empty claim per evaluation under load; their poll still
+    finds anything the worker fails to hand out."""
+    if channel not in CHANNELS:
+        raise ValueError(f"unknown wake-up channel {channel!r}")
+    session.info.setdefault(_LOCAL, set()).add(channel)
+
+
 def signal(session: Session, channel: str) -> None:
     """The current transaction produced work on `channel` ("outbox", "deliveries"): wake its
     waiters if and when the transaction commits."""
@@ -134,7 +147,7 @@ def signal(session: Session, channel: str) -> None:
     bind = session.get_bind()
     info = session.info
     info.setdefault(_WAKE, {})[channel] = database_key(bind.engine.url)
-    if bind.dialect.name != "postgresql":
+    if bind.dialect.name != "postgresql" or channel in info.get(_LOCAL, ()):
         return
     # One NOTIFY per channel per transaction. Inside a savepoint it is issued every time and
     # not remembered: a savepoint rolled back takes its NOTIFY with it, and a later signal at
@@ -156,6 +169,7 @@ def _after_commit(session: Session) -> None:
         return
     pending: dict[str, str] = session.info.pop(_WAKE, None) or {}
     session.info.pop(_NOTIFIED, None)
+    session.info.pop(_LOCAL, None)
     for channel, database in pending.items():
         wake(Channel(database, channel))
 
@@ -166,6 +180,7 @@ def _after_transaction_end(session: Session, transaction: SessionTransaction) ->
     if transaction.parent is None:
         session.info.pop(_WAKE, None)
         session.info.pop(_NOTIFIED, None)
+        session.info.pop(_LOCAL, None)
 
 
 def _register() -> None:

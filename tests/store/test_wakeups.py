@@ -232,6 +232,34 @@ def test_signal_notifies_other_connections_on_commit_only(
         assert _notifies(conn, 0.5) == []
 
 
+@pytest.mark.server
+def test_work_handed_out_locally_wakes_this_process_and_notifies_no_other(
+    settings: Settings, factory: sessionmaker[Session]
+) -> None:
+    """A worker sends the notifications its evaluation records itself: other processes'
+    delivery relays are not woken to race it for the same rows (one empty claim each per
+    evaluation under load); the outbox channel of the same transaction still notifies, and
+    the next transaction notifies again."""
+    url = _pg(settings)
+    local = Waiter(factory, wakeups.DELIVERIES)
+    wakeups.add_waiter(local.channel, local)
+    try:
+        with psycopg.connect(pg_listen.conninfo(url), autocommit=True) as conn:
+            conn.execute("LISTEN fhir_alerts_outbox")
+            conn.execute("LISTEN fhir_alerts_deliveries")
+            with transaction(factory) as session:
+                wakeups.local_only(session, wakeups.DELIVERIES)
+                wakeups.signal(session, wakeups.DELIVERIES)
+                outbox.enqueue(session, ["local-1"])
+            assert local.woken.wait(2)
+            assert _notifies(conn, 1) == ["fhir_alerts_outbox"]
+            with transaction(factory) as session:  # the marker ends with its transaction
+                wakeups.signal(session, wakeups.DELIVERIES)
+            assert _notifies(conn, 2) == ["fhir_alerts_deliveries"]
+    finally:
+        wakeups.remove_waiter(local.channel, local)
+
+
 def _notify_from_elsewhere(url: str, channel: str, hold: float = 0.0) -> float:
     """NOTIFY as another process would (a plain connection, no Session: no local wake-up);
     returns when it committed."""
