@@ -1,4 +1,5 @@
-"""Subscription bodies (rest-hook channel, payload content, signing secret)."""
+"""Subscription bodies (rest-hook channel, payload content, signing secret), and the alert
+requests they notify about."""
 
 from __future__ import annotations
 
@@ -30,5 +31,20 @@ def subscription(
         "reason": "Page the oncology nurse on urgent bone-metastasis alerts",
         "criteria": criteria,
         "channel": channel,
+        **extra,
+    }
+
+
+def alert_request(
+    cid: str, patient: str, *, status: str = "active", priority: str = "stat", **extra: Any
+) -> dict[str, Any]:
+    """A CommunicationRequest as the worker writes one for an alert: what the subscription
+    tests store to make notifications."""
+    return {
+        "resourceType": "CommunicationRequest",
+        "id": cid,
+        "status": status,
+        "priority": priority,
+        "subject": {"reference": f"Patient/{patient}"},
         **extra,
     }

@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import socket
 import threading
-from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import update
-from sqlalchemy.orm import Session, sessionmaker
 
 from service.config import Settings
 from service.store.db import transaction
@@ -29,8 +27,9 @@ from service.subscriptions.endpoint_policy import (
 )
 from service.subscriptions.models import Delivery
 from service.subscriptions.settings import DeliverySettings
+from tests.api.apps import session_factory_of
 from tests.api.subscriptions.receiver import Receiver, free_port
-from tests.builders.subscriptions import subscription
+from tests.builders.subscriptions import alert_request, subscription
 from workers.delivery.attempt import attempt
 from workers.delivery.http import UNREACHABLE, pin, post
 
@@ -188,34 +187,17 @@ def test_the_connection_goes_to_the_checked_address() -> None:
         receiver.stop()
 
 
-@pytest.fixture
-def still(settings: Settings) -> Iterator[TestClient]:
-    """The app with no relay running: the test hands deliveries out itself."""
-    from workers.embedded import build_app
-
-    with TestClient(build_app(settings, start_relay=False)) as c:
-        yield c
-
-
-def _factory(client: TestClient) -> sessionmaker[Session]:
-    return client.app.state.session_factory  # type: ignore[attr-defined,no-any-return]
-
-
 def _cr(cid: str) -> dict[str, Any]:
-    return {
-        "resourceType": "CommunicationRequest",
-        "id": cid,
-        "status": "active",
-        "priority": "stat",
-        "subject": {"reference": "Patient/ssrf"},
-    }
+    return alert_request(cid, "ssrf")
 
 
 def _deliver_once(client: TestClient, **kwargs: Any) -> str:
-    with transaction(_factory(client)) as session:
+    with transaction(session_factory_of(client)) as session:
         [claimed] = deliveries.claim_due(session, now=utcnow(), lease=60)
     settings = DeliverySettings(timeout_seconds=1.5)
-    return attempt(_factory(client), claimed.pk, claimed.claim, settings=settings, **kwargs)
+    return attempt(
+        session_factory_of(client), claimed.pk, claimed.claim, settings=settings, **kwargs
+    )
 
 
 def test_a_name_that_now_resolves_to_loopback_gets_nothing(
@@ -236,7 +218,7 @@ def test_a_name_that_now_resolves_to_loopback_gets_nothing(
         log = still.get(f"/ops/subscriptions/{sid}/deliveries", headers=headers).json()
         [entry] = log["deliveries"]
         assert entry["lastError"] == UNREACHABLE
-        with transaction(_factory(still)) as session:
+        with transaction(session_factory_of(still)) as session:
             session.execute(update(Delivery).values(next_attempt_at=utcnow()))
         allow = parse_allow_list("127.0.0.1")
         assert _deliver_once(still, allow=allow, resolve=resolver) == "success"
@@ -299,13 +281,13 @@ def test_the_delivery_log_does_not_tell_closed_from_filtered_from_tls(
             assert r.status_code == 201, r.text
             sids[name] = r.json()["id"]
         still.put("/fhir/CommunicationRequest/ps1", json=_cr("ps1"), headers=headers)
-        with transaction(_factory(still)) as session:
+        with transaction(session_factory_of(still)) as session:
             claimed = deliveries.claim_due(session, now=utcnow(), lease=60)
         assert len(claimed) == 4
         resolver = CountingResolver({"policy.test": ["10.0.0.1"]})  # refused, never contacted
         for c in claimed:
             outcome = attempt(
-                _factory(still),
+                session_factory_of(still),
                 c.pk,
                 c.claim,
                 settings=DeliverySettings(timeout_seconds=1.5),

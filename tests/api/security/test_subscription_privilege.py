@@ -9,17 +9,16 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import delete
-from sqlalchemy.orm import Session, sessionmaker
 
 from service.auth import mint
-from service.config import Settings
 from service.store.db import transaction
 from service.store.resources import utcnow
 from service.subscriptions import deliveries
 from service.subscriptions.models import SubscriptionOwner
 from service.subscriptions.settings import DeliverySettings
+from tests.api.apps import session_factory_of
 from tests.api.subscriptions.receiver import Receiver
-from tests.builders.subscriptions import subscription
+from tests.builders.subscriptions import alert_request, subscription
 from workers.delivery.attempt import attempt
 
 ENDPOINT = "https://hooks.example.org/alerts"  # accepted, never contacted by these tests
@@ -136,43 +135,29 @@ def test_the_writer_is_recorded_as_owner_with_its_scopes(client: TestClient) -> 
 
 
 @pytest.fixture
-def still(settings: Settings) -> Iterator[TestClient]:
-    from workers.embedded import build_app
-
-    with TestClient(build_app(settings, start_relay=False)) as c:
-        yield c
-
-
-@pytest.fixture
 def receiver() -> Iterator[Receiver]:
     r = Receiver().start()
     yield r
     r.stop()
 
 
-def _factory(client: TestClient) -> sessionmaker[Session]:
-    return client.app.state.session_factory  # type: ignore[attr-defined,no-any-return]
-
-
 def _cr(cid: str) -> dict[str, Any]:
-    return {
-        "resourceType": "CommunicationRequest",
-        "id": cid,
-        "status": "active",
-        "priority": "stat",
-        "subject": {"reference": "Patient/privilege"},
-        "payload": [{"contentString": "Possible bone metastasis: review back pain"}],
-    }
+    return alert_request(
+        cid, "privilege", payload=[{"contentString": "Possible bone metastasis: review back pain"}]
+    )
 
 
 def _deliver_all(client: TestClient) -> list[str]:
-    with transaction(_factory(client)) as session:
+    with transaction(session_factory_of(client)) as session:
         claimed = deliveries.claim_due(session, now=utcnow(), lease=60)
-    return [attempt(_factory(client), c.pk, c.claim, settings=DeliverySettings()) for c in claimed]
+    return [
+        attempt(session_factory_of(client), c.pk, c.claim, settings=DeliverySettings())
+        for c in claimed
+    ]
 
 
 def _set_owner_scopes(client: TestClient, sid: str, scopes: str | None) -> None:
-    with transaction(_factory(client)) as session:
+    with transaction(session_factory_of(client)) as session:
         if scopes is None:
             session.execute(
                 delete(SubscriptionOwner).where(SubscriptionOwner.subscription_id == sid)

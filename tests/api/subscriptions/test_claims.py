@@ -12,9 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
 
-from service.config import Settings
 from service.store.db import transaction
 from service.store.resources import utcnow
 from service.subscriptions import deliveries
@@ -22,18 +20,10 @@ from service.subscriptions.deliveries import Claimed
 from service.subscriptions.models import Delivery
 from service.subscriptions.relay import DeliveryRelay
 from service.subscriptions.settings import DeliverySettings
+from tests.api.apps import session_factory_of
 from tests.api.subscriptions.receiver import Receiver
-from tests.builders.subscriptions import subscription
+from tests.builders.subscriptions import alert_request, subscription
 from workers.delivery.attempt import attempt, attempt_many
-
-
-@pytest.fixture
-def still(settings: Settings) -> Iterator[TestClient]:
-    """The app with no relay running: the test hands deliveries out itself."""
-    from workers.embedded import build_app
-
-    with TestClient(build_app(settings, start_relay=False)) as c:
-        yield c
 
 
 @pytest.fixture
@@ -43,27 +33,17 @@ def receiver() -> Iterator[Receiver]:
     r.stop()
 
 
-def _factory(client: TestClient) -> sessionmaker[Session]:
-    return client.app.state.session_factory  # type: ignore[attr-defined,no-any-return]
-
-
 def _cr(cid: str, status: str = "active", priority: str = "stat") -> dict[str, Any]:
-    return {
-        "resourceType": "CommunicationRequest",
-        "id": cid,
-        "status": status,
-        "priority": priority,
-        "subject": {"reference": "Patient/claims"},
-    }
+    return alert_request(cid, "claims", status=status, priority=priority)
 
 
 def _count(client: TestClient) -> int:
-    with transaction(_factory(client)) as session:
+    with transaction(session_factory_of(client)) as session:
         return session.scalar(select(func.count()).select_from(Delivery)) or 0
 
 
 def _claim(client: TestClient, *, at: Any = None) -> list[deliveries.Claimed]:
-    with transaction(_factory(client)) as session:
+    with transaction(session_factory_of(client)) as session:
         return deliveries.claim_due(session, now=at or utcnow(), lease=60)
 
 
@@ -106,7 +86,7 @@ def test_one_row_per_subscription_and_version(
         "id"
     ]
     still.put("/fhir/CommunicationRequest/u1", json=_cr("u1"), headers=headers)
-    with pytest.raises(IntegrityError), transaction(_factory(still)) as session:
+    with pytest.raises(IntegrityError), transaction(session_factory_of(still)) as session:
         deliveries.record(
             session,
             subscription_id=sid,
@@ -131,7 +111,9 @@ def test_a_duplicate_hand_off_is_attempted_once(
     def run() -> None:
         barrier.wait()
         outcomes.append(
-            attempt(_factory(still), claimed.pk, claimed.claim, settings=DeliverySettings())
+            attempt(
+                session_factory_of(still), claimed.pk, claimed.claim, settings=DeliverySettings()
+            )
         )
 
     threads = [threading.Thread(target=run) for _ in range(4)]
@@ -153,9 +135,9 @@ def test_a_lost_hand_off_is_handed_out_again_after_its_lease(
     [again] = _claim(still, at=utcnow() + timedelta(seconds=61))
     assert again.pk == lost.pk and again.claim != lost.claim
     s = DeliverySettings()
-    assert attempt(_factory(still), lost.pk, lost.claim, settings=s) == "skipped"
-    assert attempt(_factory(still), again.pk, again.claim, settings=s) == "success"
-    assert attempt(_factory(still), again.pk, again.claim, settings=s) == "skipped"
+    assert attempt(session_factory_of(still), lost.pk, lost.claim, settings=s) == "skipped"
+    assert attempt(session_factory_of(still), again.pk, again.claim, settings=s) == "success"
+    assert attempt(session_factory_of(still), again.pk, again.claim, settings=s) == "skipped"
     assert len(receiver.accepted()) == 1
 
 
@@ -168,8 +150,8 @@ def test_a_failed_hand_off_releases_the_delivery(
     def broker_down(_items: Sequence[Claimed]) -> None:
         raise ConnectionError("broker unreachable")
 
-    assert DeliveryRelay(_factory(still), broker_down).run_once() == 0
-    with transaction(_factory(still)) as session:
+    assert DeliveryRelay(session_factory_of(still), broker_down).run_once() == 0
+    with transaction(session_factory_of(still)) as session:
         [row] = session.scalars(select(Delivery)).all()
         assert row.status == "pending" and row.claim is None and row.locked_until is None
     outcomes: list[str] = []
@@ -177,11 +159,13 @@ def test_a_failed_hand_off_releases_the_delivery(
     def in_process(items: Sequence[Claimed]) -> None:
         outcomes.extend(
             attempt_many(
-                _factory(still), [(i.pk, i.claim) for i in items], settings=DeliverySettings()
+                session_factory_of(still),
+                [(i.pk, i.claim) for i in items],
+                settings=DeliverySettings(),
             )
         )
 
-    assert DeliveryRelay(_factory(still), in_process).run_once() == 1
+    assert DeliveryRelay(session_factory_of(still), in_process).run_once() == 1
     assert outcomes == ["success"]
     assert len(receiver.accepted()) == 1
 
@@ -196,9 +180,9 @@ def test_ended_subscriptions_collect_nothing_and_channel_headers_are_sent(
     sid = still.post("/fhir/Subscription", json=live, headers=headers).json()["id"]
     still.put("/fhir/CommunicationRequest/h1", json=_cr("h1"), headers=headers)
     [claimed] = _claim(still)
-    assert attempt(_factory(still), claimed.pk, claimed.claim, settings=DeliverySettings()) == (
-        "success"
-    )
+    assert attempt(
+        session_factory_of(still), claimed.pk, claimed.claim, settings=DeliverySettings()
+    ) == ("success")
     [req] = receiver.accepted()
     assert req.headers["authorization"] == "Bearer receiver-token"
     assert req.headers["x-fhir-alerts-subscription"] == f"Subscription/{sid}"

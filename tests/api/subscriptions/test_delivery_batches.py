@@ -11,9 +11,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
 
-from service.config import Settings
 from service.store.db import transaction
 from service.store.resources import utcnow
 from service.subscriptions import deliveries
@@ -21,19 +19,11 @@ from service.subscriptions.deliveries import Claimed
 from service.subscriptions.models import Delivery, DeliveryAttempt
 from service.subscriptions.relay import DELIVERY_BATCH, DeliveryRelay, batches
 from service.subscriptions.settings import DeliverySettings
+from tests.api.apps import session_factory_of
 from tests.api.subscriptions.receiver import Receiver
-from tests.builders.subscriptions import subscription
+from tests.builders.subscriptions import alert_request, subscription
 from workers.delivery import attempt as attempt_module
 from workers.delivery.attempt import attempt_many
-
-
-@pytest.fixture
-def still(settings: Settings) -> Iterator[TestClient]:
-    """The app with no relay running: the test hands deliveries out itself."""
-    from workers.embedded import build_app
-
-    with TestClient(build_app(settings, start_relay=False)) as c:
-        yield c
 
 
 @pytest.fixture
@@ -50,18 +40,8 @@ def down() -> Iterator[Receiver]:
     r.stop()
 
 
-def _factory(client: TestClient) -> sessionmaker[Session]:
-    return client.app.state.session_factory  # type: ignore[attr-defined,no-any-return]
-
-
 def _cr(cid: str) -> dict[str, Any]:
-    return {
-        "resourceType": "CommunicationRequest",
-        "id": cid,
-        "status": "active",
-        "priority": "stat",
-        "subject": {"reference": "Patient/batches"},
-    }
+    return alert_request(cid, "batches")
 
 
 def _subscribe(client: TestClient, headers: dict[str, str], receiver: Receiver) -> str:
@@ -71,12 +51,12 @@ def _subscribe(client: TestClient, headers: dict[str, str], receiver: Receiver) 
 
 
 def _claim(client: TestClient) -> list[Claimed]:
-    with transaction(_factory(client)) as session:
+    with transaction(session_factory_of(client)) as session:
         return deliveries.claim_due(session, now=utcnow(), lease=60)
 
 
 def _rows(client: TestClient) -> dict[int, Delivery]:
-    with transaction(_factory(client)) as session:
+    with transaction(session_factory_of(client)) as session:
         return {d.pk: d for d in session.scalars(select(Delivery))}
 
 
@@ -100,7 +80,7 @@ def test_a_batch_judges_sends_and_records_each_delivery_on_its_own(
         (to_ok[0].pk, to_ok[0].claim),
     ]
     started = utcnow()
-    outcomes = attempt_many(_factory(still), items, settings=DeliverySettings())
+    outcomes = attempt_many(session_factory_of(still), items, settings=DeliverySettings())
     assert outcomes == ["success", "retry", "skipped", "skipped"]
     assert len(ok.accepted()) == 1 and len(down.requests) == 1
     rows = _rows(still)
@@ -111,20 +91,20 @@ def test_a_batch_judges_sends_and_records_each_delivery_on_its_own(
     assert failed.last_error == "HTTP 503" and failed.next_attempt_at > started
     # the stale claim is untouched: still claimed under its own token, nothing attempted
     assert stale.claim == to_ok[1].claim and stale.attempts == 0
-    with transaction(_factory(still)) as session:
+    with transaction(session_factory_of(still)) as session:
         tries = {
             (a.delivery_pk, a.number, a.outcome) for a in session.scalars(select(DeliveryAttempt))
         }
     assert tries == {(sent.pk, 1, "success"), (failed.pk, 1, "failed")}
     # the retry is attempt 2 next time, in a batch of its own
-    with transaction(_factory(still)) as session:
+    with transaction(session_factory_of(still)) as session:
         [again] = deliveries.claim_due(
             session, now=failed.next_attempt_at + timedelta(seconds=1), lease=60
         )
     assert attempt_many(
-        _factory(still), [(again.pk, again.claim)], settings=DeliverySettings()
+        session_factory_of(still), [(again.pk, again.claim)], settings=DeliverySettings()
     ) == ["retry"]
-    with transaction(_factory(still)) as session:
+    with transaction(session_factory_of(still)) as session:
         numbers = session.scalars(
             select(DeliveryAttempt.number).where(DeliveryAttempt.delivery_pk == failed.pk)
         ).all()
@@ -152,7 +132,9 @@ def test_the_in_flight_lease_covers_every_attempt_of_the_batch(
     monkeypatch.setattr(attempt_module, "post", post)
     s = DeliverySettings()
     before = utcnow()
-    outcomes = attempt_many(_factory(still), [(c.pk, c.claim) for c in claimed], settings=s)
+    outcomes = attempt_many(
+        session_factory_of(still), [(c.pk, c.claim) for c in claimed], settings=s
+    )
     assert outcomes == ["success"] * 3
     expected = timedelta(seconds=s.in_flight_seconds + 2 * s.timeout_seconds)
     assert len(leases) == 3
@@ -184,7 +166,7 @@ def test_the_relay_hands_a_claim_out_as_one_batch_per_subscription(
     def dispatch(items: Sequence[Claimed]) -> None:
         handed.append(list(items))
 
-    assert DeliveryRelay(_factory(still), dispatch).run_once() == 24
+    assert DeliveryRelay(session_factory_of(still), dispatch).run_once() == 24
     assert [(b[0].subscription_id, len(b)) for b in handed] == [
         (first, 10),
         (first, 2),
