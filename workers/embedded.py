@@ -89,8 +89,7 @@ class InProcessDispatcher:
             try:
                 factory = session_factory(self._settings.resolved_database_url)
                 with transaction(factory) as session:
-                    for item in items:
-                        deliveries.release(session, item)
+                    deliveries.release(session, items)
             except Exception as exc:  # left to their lease, as after a crash
                 log.warning(
                     "deliveries %s not released (%s)", [i.pk for i in items], type(exc).__name__

@@ -250,10 +250,14 @@ def _evaluate(
     *,
     settings: Settings,
     now: datetime | None,
+    hands_out: bool,
 ) -> list[Outcome]:
     """The one evaluation path, for one patient or many: lock and read them all at once,
     decide and write per patient, then complete the outbox rows each evaluation covered and
-    mark the locks evaluated, one statement each for the whole batch."""
+    mark the locks evaluated, one statement each for the whole batch. `hands_out`: the
+    caller sends the notifications recorded here itself (see `evaluate_patient`)."""
+    if hands_out:
+        wakeups.local_only(session, wakeups.DELIVERIES)
     ids = sorted(uptos)
     batch = BatchReads.read(session, ids, settings=settings, now=now)
     outcomes = [evaluate_in_session(session, pid, settings=settings, batch=batch) for pid in ids]
@@ -277,9 +281,9 @@ def evaluate_patient(
     commit (a Celery worker), so other processes are not woken for them."""
     started = time.perf_counter()
     with transaction(factory) as session:
-        if hands_out:
-            wakeups.local_only(session, wakeups.DELIVERIES)
-        [outcome] = _evaluate(session, {patient_id: upto}, settings=settings, now=now)
+        [outcome] = _evaluate(
+            session, {patient_id: upto}, settings=settings, now=now, hands_out=hands_out
+        )
     _report(outcome, time.perf_counter() - started)
     return outcome
 
@@ -325,9 +329,7 @@ def evaluate_patients(
         ]
     started = time.perf_counter()
     with transaction(factory) as session:
-        if hands_out:
-            wakeups.local_only(session, wakeups.DELIVERIES)
-        done = _evaluate(session, uptos, settings=settings, now=now)
+        done = _evaluate(session, uptos, settings=settings, now=now, hands_out=hands_out)
     seconds = (time.perf_counter() - started) / len(done)
     for outcome in done:
         _report(outcome, seconds)

@@ -10,6 +10,7 @@ subscription goes away, so nothing is lost to a crash or a broker outage.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -107,12 +108,17 @@ def claim_due(session: Session, *, now: datetime, lease: float, limit: int = 100
     return out
 
 
-def release(session: Session, claimed: Claimed) -> None:
-    """The hand-off failed: make the delivery available again right away."""
-    session.execute(
-        update(Delivery)
-        .where(Delivery.pk == claimed.pk, Delivery.claim == claimed.claim)
-        .values(claim=None, locked_until=None)
+def release(session: Session, claimed: Sequence[Claimed]) -> None:
+    """The hand-off failed: make the deliveries available again right away (each only while
+    its claim is still the one handed out)."""
+    if not claimed:
+        return
+    d = _DELIVERIES.c
+    session.connection().execute(
+        update(_DELIVERIES)
+        .where(d.pk == bindparam("b_pk"), d.claim == bindparam("b_claim"))
+        .values(claim=None, locked_until=None),
+        [{"b_pk": c.pk, "b_claim": c.claim} for c in claimed],
     )
 
 

@@ -117,5 +117,4 @@ class DeliveryRelay(PollingThread):
 
     def _release(self, batch: Sequence[deliveries.Claimed]) -> None:
         with transaction(self._factory) as session:
-            for item in batch:
-                deliveries.release(session, item)
+            deliveries.release(session, batch)
